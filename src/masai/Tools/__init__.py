@@ -1,0 +1,1 @@
+"""Compatibility package: the original MASAI's import paths (``masai.Tools.utilities.…``)."""

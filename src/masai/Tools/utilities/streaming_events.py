@@ -1,0 +1,41 @@
+"""The spec's import path for the event model and emit API; see ``masai.events``."""
+
+from masai.events import (
+    EVENT_TYPES,
+    EventType,
+    StreamingEvent,
+    bind_context,
+    clear_streaming_callback,
+    emit_custom_event,
+    emit_custom_event_sync,
+    emit_event,
+    emit_event_sync,
+    emit_node_transition,
+    emit_node_transition_sync,
+    emit_tool_call,
+    emit_tool_call_sync,
+    emit_tool_output,
+    emit_tool_output_sync,
+    get_streaming_callback,
+    set_streaming_callback,
+)
+
+__all__ = (
+    "EVENT_TYPES",
+    "EventType",
+    "StreamingEvent",
+    "bind_context",
+    "clear_streaming_callback",
+    "emit_custom_event",
+    "emit_custom_event_sync",
+    "emit_event",
+    "emit_event_sync",
+    "emit_node_transition",
+    "emit_node_transition_sync",
+    "emit_tool_call",
+    "emit_tool_call_sync",
+    "emit_tool_output",
+    "emit_tool_output_sync",
+    "get_streaming_callback",
+    "set_streaming_callback",
+)

@@ -1,0 +1,90 @@
+"""Per-run context: which sink receives events, and where in a run the code currently is.
+
+Both live in ContextVars, so they follow a run into child tasks and into worker threads started
+with ``asyncio.to_thread`` and never leak into a concurrent run. Every change is undone with its
+token, never by setting ``None``: a nested stream inside a tool must not cut off the outer one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ._sinks import Sink
+
+__all__ = ("Scope", "agent_scope", "current_scope", "current_sink", "scoped", "tool_scope")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """Where events are being emitted from; copied into every event's metadata."""
+
+    agent: str | None = None
+    node: str | None = None
+    agent_path: tuple[str, ...] = ()
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class OpenCall:
+    """A tool call emitted by hand (``emit_tool_call`` outside the runtime's tool scope), open
+    in the emitting context until its ``emit_tool_output``. Context-local, so parallel calls in
+    separate tasks pair correctly whatever order they finish in."""
+
+    tool_call_id: str
+    tool_name: str
+    token: Token[OpenCall | None] | None = None
+
+
+_ROOT = Scope()
+_scope_var: ContextVar[Scope] = ContextVar("masai.scope", default=_ROOT)
+_sink_var: ContextVar[Sink | None] = ContextVar("masai.sink", default=None)
+_open_call_var: ContextVar[OpenCall | None] = ContextVar("masai.open_call", default=None)
+
+
+def current_scope() -> Scope:
+    return _scope_var.get()
+
+
+def current_sink() -> Sink | None:
+    return _sink_var.get()
+
+
+def reset_var(var: ContextVar[T], token: Token[T]) -> None:
+    """Undo ``var.set``; a token from another Context (a generator finalised elsewhere) is a
+    no-op, because the Context it belonged to is not the one running now."""
+    with contextlib.suppress(ValueError):
+        var.reset(token)
+
+
+@contextlib.contextmanager
+def scoped(**changes: Any) -> Iterator[Scope]:
+    scope = dataclasses.replace(_scope_var.get(), **changes)
+    token = _scope_var.set(scope)
+    try:
+        yield scope
+    finally:
+        reset_var(_scope_var, token)
+
+
+def agent_scope(agent: str) -> contextlib.AbstractContextManager[Scope]:
+    """Enter an agent: it is appended to the delegation/nesting path."""
+    outer = _scope_var.get()
+    return scoped(
+        agent=agent,
+        node=None,
+        agent_path=(*outer.agent_path, agent),
+        tool_call_id=None,
+        tool_name=None,
+    )
+
+
+def tool_scope(tool_name: str, tool_call_id: str) -> contextlib.AbstractContextManager[Scope]:
+    return scoped(tool_name=tool_name, tool_call_id=tool_call_id)

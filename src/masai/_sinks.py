@@ -1,0 +1,193 @@
+"""Sinks: where a run's events go.
+
+A sink is bound to a Context (see ``_context``); the emit functions look it up, build the event
+with the current scope and hand it over. Two kinds exist: the bounded stream a handler reads
+(``masai.streaming.EventStream``) and ``CallbackSink``, behind ``set_streaming_callback``.
+
+A sink numbers what it accepts (``seq``) and keeps the stream-wide identity every chunk shares
+(one ``chatcmpl-`` id, one ``created``), so those live here and not on the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
+import threading
+import time
+import uuid
+from collections.abc import Callable, Container
+from contextvars import Token
+from typing import TYPE_CHECKING, Any
+
+from ._context import current_scope
+
+if TYPE_CHECKING:
+    from .events import StreamingEvent
+
+__all__ = ("CallbackSink", "Sink", "new_tool_call_id")
+
+
+def new_tool_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+class Sink:
+    """Base: identity, numbering, filtering, and pairing of tool calls with their outputs."""
+
+    __slots__ = (
+        "__weakref__",
+        "_open_calls",
+        "_seq",
+        "_tool_index",
+        "accepts",
+        "chunk_id",
+        "created",
+        "run_id",
+    )
+
+    def __init__(self, *, accepts: Container[str] | None = None, run_id: str | None = None) -> None:
+        self.run_id = run_id or uuid.uuid4().hex
+        self.chunk_id = f"chatcmpl-{self.run_id}"
+        self.created = int(time.time())
+        #: Event types this sink takes; ``None`` takes all. Checked before an event is built.
+        self.accepts = accepts
+        self._seq = 0
+        self._tool_index = 0
+        self._open_calls: dict[str, list[str]] = {}
+
+    # -- numbering -------------------------------------------------------------------------
+    def stamp(self, event: StreamingEvent) -> StreamingEvent:
+        """Number an event at the moment its position in the stream is final."""
+        event.metadata["seq"] = self._seq
+        self._seq += 1
+        event._sink = self
+        if event.event_type == "tool_call":
+            event._tool_index = self._tool_index
+            self._tool_index += 1
+        return event
+
+    # -- tool-call pairing for code that emits calls and outputs by hand ---------------------
+    def open_call(self, tool_name: str, call_id: str) -> None:
+        self._open_calls.setdefault(tool_name, []).append(call_id)
+
+    def close_call(self, tool_name: str, call_id: str | None = None) -> str | None:
+        ids = self._open_calls.get(tool_name)
+        if not ids:
+            return call_id
+        if call_id is None:
+            call_id = ids.pop(0)
+        elif call_id in ids:
+            ids.remove(call_id)
+        if not ids:
+            del self._open_calls[tool_name]
+        return call_id
+
+    def sole_open_call(self) -> str | None:
+        """The id of the only tool call in flight, so a bare ``emit_custom_event`` inside it is
+        attributed; ambiguous (parallel) calls attribute nothing rather than guess."""
+        if len(self._open_calls) == 1:
+            (ids,) = self._open_calls.values()
+            if len(ids) == 1:
+                return ids[0]
+        return None
+
+    # -- delivery ----------------------------------------------------------------------------
+    async def send(self, event: StreamingEvent) -> None:
+        raise NotImplementedError
+
+    def send_sync(self, event: StreamingEvent) -> None:
+        raise NotImplementedError
+
+    async def __call__(self, event: StreamingEvent) -> None:
+        """Deliver an event someone built by hand (``get_streaming_callback()(event)``)."""
+        if self.accepts is not None and event.event_type not in self.accepts:
+            return
+        adopt(self, event)
+        await self.send(event)
+
+
+def adopt(sink: Sink, event: StreamingEvent) -> None:
+    """Give a hand-built event the metadata every event carries."""
+    scope = current_scope()
+    md = event.metadata
+    md["run_id"] = sink.run_id
+    md.setdefault("seq", None)
+    if md.get("agent") is None:
+        md["agent"] = scope.agent
+    if md.get("node") is None:
+        md["node"] = scope.node
+    md.setdefault("agent_path", list(scope.agent_path))
+    if scope.tool_call_id and "tool_call_id" not in md:
+        md["tool_call_id"] = scope.tool_call_id
+
+
+Callback = Callable[["StreamingEvent"], Any]
+
+
+class CallbackSink(Sink):
+    """Calls a user callback (sync or async) for each event, in order, from any thread."""
+
+    __slots__ = ("_lock", "_loop_thread", "callback", "loop", "previous", "token")
+
+    def __init__(self, callback: Callback, previous: Sink | None) -> None:
+        # A callback may say which event types it wants (``handler._event_callback`` does), so
+        # rejected events are never numbered: ``seq`` stays gap-free for what it receives.
+        super().__init__(accepts=getattr(callback, "accepts", None))
+        self.callback = callback
+        self.previous = previous
+        self.token: Token[Sink | None] | None = None
+        self._lock = asyncio.Lock()
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            self._loop_thread: int | None = threading.get_ident()
+        except RuntimeError:
+            self.loop = None
+            self._loop_thread = None
+
+    async def send(self, event: StreamingEvent) -> None:
+        # Numbering and delivery happen under one lock so that a callback which waits (a full
+        # bounded queue) cannot let a later event overtake an earlier-numbered one.
+        async with self._lock:
+            self.stamp(event)
+            result = self.callback(event)
+            if inspect.isawaitable(result):
+                await result
+
+    def send_sync(self, event: StreamingEvent) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed() or threading.get_ident() == self._loop_thread:
+            # No loop to hop to, or we are on it and must not block it.
+            self.stamp(event)
+            result = self.callback(event)
+            if inspect.isawaitable(result):
+                if loop is not None and loop.is_running():
+                    loop.create_task(_await(result))
+                else:
+                    asyncio.run(_await(result))
+            return
+        # Deliver on the loop, in the emitting thread's context (the callback may look up
+        # context-local state), and wait: order and back-pressure hold across threads.
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        ctx = contextvars.copy_context()
+
+        def start() -> None:
+            task = loop.create_task(self.send(event), context=ctx)
+            task.add_done_callback(lambda t: _settle(t, done))
+
+        loop.call_soon_threadsafe(start)
+        done.result()
+
+
+async def _await(awaitable: Any) -> None:
+    await awaitable
+
+
+def _settle(task: asyncio.Task[None], done: concurrent.futures.Future[None]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif (exc := task.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(None)

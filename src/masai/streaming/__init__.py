@@ -1,0 +1,23 @@
+"""Streaming: runs as event streams, encoded for the wire."""
+
+from ._drive import agent_runner, unwrap_state
+from ._openai import ChunkEncoder, event_delta
+from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
+from .handlers import EnhancedStreamHandler, SimpleStreamHandler, TypeFilter
+from .sse import DONE, SSE_HEADERS, comment, frame
+
+__all__ = (
+    "DEFAULT_MAX_BUFFERED_EVENTS",
+    "DONE",
+    "SSE_HEADERS",
+    "ChunkEncoder",
+    "EnhancedStreamHandler",
+    "EventStream",
+    "SimpleStreamHandler",
+    "TypeFilter",
+    "agent_runner",
+    "comment",
+    "event_delta",
+    "frame",
+    "unwrap_state",
+)

@@ -1,0 +1,140 @@
+"""A bounded FIFO between a run's producers and its one consumer.
+
+Why not ``asyncio.Queue``: producers in worker threads must block until their event is taken
+(order relative to the tool's own output, and back-pressure), the consumer wants every ready
+item in one wake-up (so a burst becomes one write), and events the consumer is still writing
+must count against the bound. Nothing here polls: an idle channel is two parked futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from collections import deque
+from typing import Generic, TypeVar
+
+from ..exceptions import StreamClosed
+
+__all__ = ("EventChannel",)
+
+T = TypeVar("T")
+_Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
+
+
+class EventChannel(Generic[T]):
+    __slots__ = ("_closed", "_getter", "_in_flight", "_items", "_maxsize", "_putters", "peak")
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._items: deque[T] = deque()
+        # Producers waiting for room, each with the item it brings: moved in strictly in order.
+        self._putters: deque[tuple[_Waiter, T]] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._in_flight = 0  # handed to the consumer, not yet released by its next get
+        self._closed: StreamClosed | None = None
+        #: Most items held at once (buffered + being written): the memory high-water mark.
+        self.peak = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    # -- producers (all on the loop thread; threads arrive via call_soon_threadsafe) ---------
+    def put_nowait(self, item: T) -> bool:
+        """Append if there is room and nobody is queued ahead; False means wait."""
+        if self._closed is not None:
+            raise self._closed
+        if self._putters or len(self._items) + self._in_flight >= self._maxsize:
+            return False
+        self._append(item)
+        return True
+
+    async def put(self, item: T) -> None:
+        if self.put_nowait(item):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (waiter, item)
+        self._putters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if not waiter.done() or waiter.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(entry)
+            raise
+
+    def put_waiting(self, item: T, waiter: concurrent.futures.Future[None]) -> None:
+        """From another thread (scheduled onto the loop): settle ``waiter`` once accepted."""
+        try:
+            accepted = self.put_nowait(item)
+        except StreamClosed as exc:
+            waiter.set_exception(exc)
+            return
+        if accepted:
+            waiter.set_result(None)
+        else:
+            self._putters.append((waiter, item))
+
+    def force_put(self, item: T) -> None:
+        """Append past the bound; for sync emits on the loop thread, which must not block it."""
+        if self._closed is not None:
+            raise self._closed
+        self._append(item)
+
+    def _append(self, item: T) -> None:
+        self._items.append(item)
+        held = len(self._items) + self._in_flight
+        if held > self.peak:
+            self.peak = held
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    # -- consumer ------------------------------------------------------------------------------
+    async def get_batch(self) -> list[T] | None:
+        """Everything ready, in order; waits while empty; ``None`` once closed and drained.
+
+        The previous batch is released here, so items being written count against the bound.
+        """
+        self._in_flight = 0
+        self._admit_waiting()
+        while not self._items:
+            if self._closed is not None:
+                return None
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        batch = list(self._items)
+        self._items.clear()
+        self._in_flight = len(batch)
+        return batch
+
+    def _admit_waiting(self) -> None:
+        putters = self._putters
+        while putters and len(self._items) < self._maxsize:
+            waiter, item = putters.popleft()
+            if waiter.done():  # cancelled while queued
+                continue
+            self._append(item)
+            waiter.set_result(None)
+
+    def close(self, reason: StreamClosed | None = None) -> None:
+        """No more items. Buffered ones can still be drained; waiting producers are failed."""
+        if self._closed is not None:
+            return
+        self._closed = reason or StreamClosed("stream ended")
+        while self._putters:
+            waiter, _ = self._putters.popleft()
+            if not waiter.done():
+                waiter.set_exception(self._closed)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)

@@ -1,0 +1,171 @@
+"""Events as the spec's OpenAI-style ``chat.completion.chunk`` SSE frames.
+
+Each frame is ``data: {id, object, created, model, choices:[{index, delta, finish_reason}],
+event_type, metadata}``. The part before ``delta`` is the same for every chunk of a stream, so it
+is serialised once per stream; per event only the delta and the metadata are encoded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .._json import dumps, dumps_str
+from .._sinks import new_tool_call_id
+
+if TYPE_CHECKING:
+    from ..events import StreamingEvent
+
+__all__ = ("ChunkEncoder", "encode_event", "event_delta")
+
+Delta = dict[str, Any]
+
+
+def _arguments(tool_input: Any) -> str:
+    """OpenAI's ``function.arguments`` is a JSON string; keep a JSON string the model wrote."""
+    if isinstance(tool_input, str):
+        try:
+            orjson.loads(tool_input)
+            return tool_input
+        except orjson.JSONDecodeError:
+            pass
+    return dumps_str({} if tool_input is None else tool_input)
+
+
+def _tool_call(event: StreamingEvent) -> Delta:
+    d = event.data
+    return {
+        "tool_calls": [
+            {
+                "index": event._tool_index or 0,
+                "id": event.metadata.get("tool_call_id") or new_tool_call_id(),
+                "type": "function",
+                "function": {
+                    "name": d.get("tool_name"),
+                    "arguments": _arguments(d.get("tool_input")),
+                },
+            }
+        ]
+    }
+
+
+def _handoff(event: StreamingEvent) -> Delta:
+    d = event.data
+    handoff = {
+        "from_agent": d.get("from_agent"),
+        "to_agent": d.get("to_agent"),
+        "reason": d.get("reason", ""),
+    }
+    return {
+        "content": f"\n[Handoff: {handoff['from_agent']} → {handoff['to_agent']}]\n",
+        "handoff": handoff,
+    }
+
+
+def _memory_update(event: StreamingEvent) -> Delta:
+    d = event.data
+    update = {"key": d.get("key"), "value": d.get("value"), "agent": d.get("agent")}
+    return {
+        "content": f"\n[Memory: {update['agent']} set {update['key']}]\n",
+        "memory_update": update,
+    }
+
+
+_DELTAS: dict[str, Callable[[StreamingEvent], Delta]] = {
+    "custom": lambda e: {
+        "content": e.data.get("content", ""),
+        "custom_data": e.data.get("custom_data") or {},
+    },
+    "token": lambda e: {"content": e.data.get("content", "")},
+    "reasoning": lambda e: {"content": e.data.get("reasoning", "")},
+    "answer": lambda e: {
+        "content": e.data.get("answer", ""),
+        "satisfied": e.data.get("satisfied", True),
+    },
+    "tool_call": _tool_call,
+    "tool_output": lambda e: {
+        "content": f"\n[Tool: {e.data.get('tool_name')}]\n{e.data.get('output', '')}\n"
+    },
+    "node_transition": lambda e: {
+        "content": f"\n[Node: {e.data.get('from_node')} → {e.data.get('to_node')}]\n"
+    },
+    "handoff": _handoff,
+    "memory_update": _memory_update,
+    "error": lambda e: {"content": f"\n[Error: {e.data.get('error', 'Unknown error')}]\n"},
+}
+
+
+def event_delta(event: StreamingEvent) -> tuple[Delta, str | None]:
+    """The chunk's ``delta`` and ``finish_reason`` for an event (spec mapping)."""
+    build = _DELTAS.get(event.event_type)
+    if build is None:  # "state" and anything user-defined: the data as JSON text
+        return {"content": dumps_str(event.data)}, None
+    return build(event), ("stop" if event.event_type == "error" else None)
+
+
+_FINISH = {None: b',"finish_reason":null}]', "stop": b',"finish_reason":"stop"}]'}
+
+
+class ChunkEncoder:
+    """Encodes the chunks of one stream: one id and one ``created`` for all of them."""
+
+    __slots__ = ("_head", "_types", "chunk_id", "created", "model")
+
+    def __init__(self, model: str, chunk_id: str, created: int) -> None:
+        self.model = model
+        self.chunk_id = chunk_id
+        self.created = created
+        self._head = (
+            b'data: {"id":'
+            + dumps(chunk_id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + dumps(model)
+            + b',"choices":[{"index":0,"delta":'
+        )
+        self._types: dict[str, bytes] = {}
+
+    def chunk(self, delta: Delta, finish_reason: str | None = None) -> bytes:
+        """A frame without event fields: the role chunk and the final ``stop`` chunk."""
+        finish = _FINISH.get(finish_reason) or (b',"finish_reason":' + dumps(finish_reason) + b"}]")
+        return self._head + dumps(delta) + finish + b"}\n\n"
+
+    def event(self, event: StreamingEvent) -> bytes:
+        delta, finish_reason = event_delta(event)
+        type_field = self._types.get(event.event_type)
+        if type_field is None:
+            type_field = self._types[event.event_type] = (
+                b',"event_type":' + dumps(event.event_type) + b',"metadata":'
+            )
+        return (
+            self._head
+            + dumps(delta)
+            + _FINISH[finish_reason]
+            + type_field
+            + dumps(event.metadata)
+            + b"}\n\n"
+        )
+
+    def choice(self, choice_data: dict[str, Any]) -> bytes:
+        """A frame from a free-form choice (the spec's ``_format_sse_event``)."""
+        data = {
+            "id": self.chunk_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, **choice_data}],
+        }
+        return b"data: " + dumps(data) + b"\n\n"
+
+
+def encode_event(event: StreamingEvent, model: str) -> bytes:
+    """One event on its own (``StreamingEvent.to_openai_sse``): it carries its stream's id and
+    ``created`` if a stream accepted it, else gets its own."""
+    sink = event._sink
+    if sink is not None:
+        return ChunkEncoder(model, sink.chunk_id, sink.created).event(event)
+    return ChunkEncoder(model, f"chatcmpl-{uuid.uuid4().hex}", int(event.timestamp)).event(event)

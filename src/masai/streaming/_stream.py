@@ -1,0 +1,138 @@
+"""One streamed run: its task, its bounded buffer, and the consumer's view of it.
+
+The run executes in its own task whose Context has this stream bound as the sink, so the
+caller's Context is never touched (nothing to reset, nothing to leak into a concurrent request
+or cut off around a nested stream). The consumer owns the stream: ``aclose()`` cancels the run
+and waits for it, shielded from the cancellation that usually triggers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Container
+from typing import Any
+
+import anyio
+
+from .._context import _sink_var
+from .._sinks import Sink
+from ..events import StreamingEvent
+from ..exceptions import RunCancelled, StreamClosed
+from ._channel import EventChannel
+
+__all__ = ("DEFAULT_MAX_BUFFERED_EVENTS", "EventStream")
+
+logger = logging.getLogger("masai.streaming")
+
+DEFAULT_MAX_BUFFERED_EVENTS = 256
+#: How long ``aclose`` waits for a cancelled run to unwind before giving up on it (and logging).
+CANCEL_GRACE_SECONDS = 5.0
+
+
+class EventStream(Sink):
+    """Runs ``run()`` and yields the events it emits, in order, a batch per wake-up."""
+
+    __slots__ = ("_channel", "_loop_thread", "_run", "_task", "cancelled", "error", "loop")
+
+    def __init__(
+        self,
+        run: Callable[[], Awaitable[Any]],
+        *,
+        accepts: Container[str] | None = None,
+        max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(accepts=accepts, run_id=run_id)
+        self._run = run
+        self._channel: EventChannel[StreamingEvent] = EventChannel(max_buffered_events)
+        self._task: asyncio.Task[Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self.cancelled = False
+        #: The exception that ended the run, if it failed (already logged).
+        self.error: BaseException | None = None
+
+    @property
+    def peak_buffered(self) -> int:
+        return self._channel.peak
+
+    @property
+    def task(self) -> asyncio.Task[Any] | None:
+        return self._task
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("stream already started")
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        ctx = contextvars.copy_context()
+        ctx.run(_sink_var.set, self)
+        self._task = self.loop.create_task(self._main(), context=ctx)
+
+    async def _main(self) -> Any:
+        try:
+            return await self._run()
+        except Exception as exc:
+            self.error = exc
+            logger.error("run %s failed", self.run_id, exc_info=exc)
+            return None
+        finally:
+            self._channel.close()
+
+    # -- Sink --------------------------------------------------------------------------------
+    async def send(self, event: StreamingEvent) -> None:
+        try:
+            if not self._channel.put_nowait(event):
+                await self._channel.put(event)
+        except StreamClosed:
+            self._closed_emit(event)
+
+    def send_sync(self, event: StreamingEvent) -> None:
+        loop = self.loop
+        assert loop is not None, "send_sync before start"
+        try:
+            if threading.get_ident() == self._loop_thread:
+                self._channel.force_put(event)
+                return
+            waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+            loop.call_soon_threadsafe(self._channel.put_waiting, event, waiter)
+            waiter.result()
+        except RuntimeError:  # the loop is closed: the stream is long gone
+            self._closed_emit(event)
+        except StreamClosed:
+            self._closed_emit(event)
+
+    def _closed_emit(self, event: StreamingEvent) -> None:
+        if self.cancelled:
+            raise RunCancelled(f"run {self.run_id} was cancelled")
+        logger.debug("dropped %s event emitted after run %s ended", event.event_type, self.run_id)
+
+    # -- consumer ------------------------------------------------------------------------------
+    async def next_batch(self) -> list[StreamingEvent] | None:
+        """The next events in order (numbered now, so ``seq`` is gap-free as delivered), or
+        ``None`` when the run is over and everything was delivered."""
+        batch = await self._channel.get_batch()
+        if batch is not None:
+            for event in batch:
+                self.stamp(event)
+        return batch
+
+    async def aclose(self) -> None:
+        """Cancel the run if it is still going and wait for it; idempotent."""
+        task = self._task
+        if task is None or task.done():
+            self._channel.close()
+            return
+        self.cancelled = True
+        self._channel.close(RunCancelled(f"run {self.run_id} was cancelled"))
+        task.cancel()
+        # The consumer is usually being cancelled itself (client gone); anyio's cancellation is
+        # level-triggered, so the wait must be shielded or it would be interrupted at once.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE_SECONDS):
+            await asyncio.wait([task])
+        if not task.done():
+            logger.warning("run %s ignored cancellation for %ss", self.run_id, CANCEL_GRACE_SECONDS)

@@ -1,0 +1,77 @@
+"""The curated public surface: every ``__all__`` is exactly what the module exports, and
+``import masai`` stays light."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from typing import TypeVar
+
+import pytest
+
+MODULES = [
+    "masai",
+    "masai.events",
+    "masai.exceptions",
+    "masai.streaming",
+    "masai.Tools.utilities.streaming_events",
+    "masai.Tools.utilities.enhanced_streaming",
+]
+
+
+REEXPORTERS = {
+    "masai",
+    "masai.streaming",
+    "masai.Tools.utilities.streaming_events",
+    "masai.Tools.utilities.enhanced_streaming",
+}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_lists_the_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    assert isinstance(module.__all__, tuple)
+    assert len(set(module.__all__)) == len(module.__all__)
+    for attr in module.__all__:
+        assert hasattr(module, attr), f"{name}.{attr} is in __all__ but missing"
+    if name in REEXPORTERS:  # a package's surface: every public name it binds
+        public = {
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and not isinstance(v, type(sys))
+        }
+    else:  # a module's surface: the public things it defines
+        public = {
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_")
+            and getattr(v, "__module__", None) == name
+            and not isinstance(v, TypeVar)
+        }
+    exported = set(module.__all__) - {"__version__"}
+    assert public <= exported, f"{name} does not export {public - exported}"
+    # Whatever else is exported must be a constant or type alias (no __module__ of its own).
+    for extra in exported - public:
+        assert getattr(getattr(module, extra), "__module__", "typing") == "typing", extra
+
+
+def test_spec_paths_are_the_same_objects() -> None:
+    import masai.events as events
+    import masai.streaming as streaming
+    from masai.Tools.utilities import enhanced_streaming, streaming_events
+
+    assert streaming_events.emit_custom_event is events.emit_custom_event
+    assert streaming_events.StreamingEvent is events.StreamingEvent
+    assert enhanced_streaming.EnhancedStreamHandler is streaming.EnhancedStreamHandler
+
+
+def test_import_masai_pulls_in_no_server_framework_or_sdk() -> None:
+    code = (
+        "import sys, masai, masai.events;"
+        "heavy = {'fastapi', 'starlette', 'uvicorn', 'langchain', 'langchain_core', 'openai',"
+        " 'anthropic', 'redis', 'rich', 'httpx'};"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
