@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from masai import Agent, AgentDetails, AgentManager, FunctionModel, ModelRequest
 from masai.events import (
     StreamingEvent,
     clear_streaming_callback,
@@ -27,7 +28,6 @@ from masai.events import (
 )
 from masai.streaming import EnhancedStreamHandler
 from tests.support import spec
-from tests.support.agents import StepAgent, tool_step
 from tests.support.server import live_server
 from tests.support.sse import chunks, events
 
@@ -41,20 +41,20 @@ async def process_step(i: int) -> None:
     await asyncio.sleep(0)
 
 
-def research_agent(tool: Any) -> StepAgent:
-    return StepAgent(
-        "researcher",
-        [
-            {"current_node": "router", "reasoning": "Search first"},
-            tool_step(tool, "search_database", {"query": "AI trends"}),
-            {
-                "current_node": "evaluator",
-                "reasoning": "Found it",
-                "answer": "AI is growing",
-                "satisfied": True,
-            },
-        ],
-    )
+def agent_using(tool: Any, tool_input: dict[str, Any], answer: str) -> Agent:
+    """A real masai agent: it calls ``tool`` once, then answers."""
+
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if request.component == "router":
+            return {"reasoning": "Search first", "tool": tool.name, "tool_input": tool_input}
+        return {"reasoning": "Found it", "satisfied": True, "answer": answer}
+
+    manager = AgentManager(model=FunctionModel(decide), logging=False)
+    return manager.create_agent("researcher", [tool], AgentDetails(capabilities=["research"]))
+
+
+def research_agent(tool: Any) -> Agent:
+    return agent_using(tool, {"query": "AI trends"}, "AI is growing")
 
 
 @pytest.fixture
@@ -157,14 +157,7 @@ def test_configuration_and_filtering_snippets(ns: dict[str, Any]) -> None:
 
 def test_best_practice_1_progress_tool(ns: dict[str, Any]) -> None:
     spec.run(spec.find("Best Practices", "1. Use Custom Events for Progress")[0].code, ns)
-    tool = ns["long_running_task"]
-    agent = StepAgent(
-        "worker",
-        [
-            tool_step(tool, "long_running_task", {"data": "d"}),
-            {"answer": "Complete", "satisfied": True},
-        ],
-    )
+    agent = agent_using(ns["long_running_task"], {"data": "d"}, "Complete")
 
     async def main() -> str:
         return "".join(
@@ -178,7 +171,8 @@ def test_best_practice_1_progress_tool(ns: dict[str, Any]) -> None:
         if e["event_type"] == "custom"
     ]
     assert progress == pytest.approx([(i + 1) / 10 for i in range(10)])
-    assert evs[-2]["choices"][0]["delta"]["content"] == "\n[Tool: long_running_task]\nComplete\n"
+    (output,) = [e for e in evs if e["event_type"] == "tool_output"]
+    assert output["choices"][0]["delta"]["content"] == "\n[Tool: long_running_task]\nComplete\n"
 
 
 def test_best_practices_2_and_3(ns: dict[str, Any]) -> None:
@@ -204,10 +198,12 @@ def test_best_practices_2_and_3(ns: dict[str, Any]) -> None:
         "answer",
     ]  # no tool events in production
 
-    async def broken(_q: str) -> None:
+    def broken(_request: ModelRequest) -> dict[str, Any]:
         raise ValueError("secret internals")
 
-    ns["agent"] = StepAgent("broken", [broken])
+    ns["agent"] = AgentManager(model=FunctionModel(broken)).create_agent(
+        "broken", [], AgentDetails(capabilities=[])
+    )
     text = asyncio.run(drain())
     assert chunks(text)[-1]["event_type"] == "error" and "secret internals" not in text
 

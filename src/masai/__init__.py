@@ -1,5 +1,14 @@
 """masai: multi-agent LLM systems whose every step streams to the client as it happens."""
 
+from .agents import (
+    Agent,
+    AgentDetails,
+    AgentLimits,
+    AgentManager,
+    RunContext,
+    StateSnapshot,
+    get_run_context,
+)
 from .events import (
     EVENT_TYPES,
     EventType,
@@ -30,21 +39,40 @@ from .exceptions import (
     StreamClosed,
     ToolError,
 )
+from .memory import SharedMemory
+from .models import Decision, FunctionModel, Model, ModelRequest, ScriptedModel
+from .systems import MultiAgentSystem, SupervisorConfig
+from .tools import Tool, tool
 
 __version__ = "0.1.0"
 
 __all__ = (
     "EVENT_TYPES",
+    "Agent",
+    "AgentDetails",
+    "AgentLimits",
+    "AgentManager",
     "AgentNotFound",
     "ConfigError",
+    "Decision",
     "EventType",
+    "FunctionModel",
     "MasaiError",
+    "Model",
     "ModelError",
     "ModelOutputError",
+    "ModelRequest",
+    "MultiAgentSystem",
     "RunCancelled",
+    "RunContext",
     "ScriptExhausted",
+    "ScriptedModel",
+    "SharedMemory",
+    "StateSnapshot",
     "StreamClosed",
     "StreamingEvent",
+    "SupervisorConfig",
+    "Tool",
     "ToolError",
     "__version__",
     "bind_context",
@@ -59,6 +87,8 @@ __all__ = (
     "emit_tool_call_sync",
     "emit_tool_output",
     "emit_tool_output_sync",
+    "get_run_context",
     "get_streaming_callback",
     "set_streaming_callback",
+    "tool",
 )

@@ -30,6 +30,8 @@ class Scope:
     agent_path: tuple[str, ...] = ()
     tool_call_id: str | None = None
     tool_name: str | None = None
+    #: The agent run's ``RunContext`` (session, shared memory, co-workers), for tools.
+    run: Any = None
 
 
 @dataclasses.dataclass(slots=True)

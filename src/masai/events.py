@@ -291,6 +291,7 @@ def _tool_output_event(
     node: str | None,
     tool_call_id: str | None,
     is_error: bool,
+    metadata: dict[str, Any] | None = None,
 ) -> StreamingEvent | None:
     scope = _scope_var.get()
     if tool_call_id is None and scope.tool_call_id is not None:
@@ -300,7 +301,7 @@ def _tool_output_event(
     if sink.accepts is not None and "tool_output" not in sink.accepts:
         return None
     data: dict[str, Any] = {"tool_name": tool_name, "output": _output_text(output)}
-    md: dict[str, Any] = {"node": node, "tool_name": tool_name}
+    md: dict[str, Any] = {**(metadata or {}), "node": node, "tool_name": tool_name}
     if is_error:
         data["is_error"] = md["is_error"] = True
     return _build(sink, "tool_output", data, md, call_id)
@@ -370,11 +371,12 @@ async def emit_tool_output(
     *,
     tool_call_id: str | None = None,
     is_error: bool = False,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     """Emit a tool's result (``is_error`` when it failed). Non-string output is sent as JSON."""
     sink = _sink_var.get()
     if sink is not None and (
-        event := _tool_output_event(sink, tool_name, output, node, tool_call_id, is_error)
+        event := _tool_output_event(sink, tool_name, output, node, tool_call_id, is_error, metadata)
     ):
         await sink.send(event)
 
@@ -428,10 +430,11 @@ def emit_tool_output_sync(
     *,
     tool_call_id: str | None = None,
     is_error: bool = False,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     sink = _sink_var.get()
     if sink is not None and (
-        event := _tool_output_event(sink, tool_name, output, node, tool_call_id, is_error)
+        event := _tool_output_event(sink, tool_name, output, node, tool_call_id, is_error, metadata)
     ):
         sink.send_sync(event)
 

@@ -30,8 +30,8 @@ class ConfigError(MasaiError, ValueError):
     code = "invalid_config"
 
 
-class AgentNotFound(MasaiError, KeyError):
-    """No agent is registered under the requested name."""
+class AgentNotFound(MasaiError, KeyError, ValueError):
+    """No agent is registered under the requested name (a ``ValueError`` too, as in MASAI)."""
 
     public_message = "The requested agent does not exist."
     code = "agent_not_found"

@@ -13,20 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from .._context import agent_scope, scoped
+from .._updates import unwrap_state
 from ..events import emit_event
 
 __all__ = ("agent_runner", "unwrap_state")
-
-
-def unwrap_state(update: Any) -> Any:
-    """The state in one ``initiate_agent_astream`` item: ``("updates", {node: state})`` → state,
-    ``{node: state}`` stays as is (it is already a state for callers that index by key)."""
-    if isinstance(update, tuple) and len(update) > 1:
-        inner = update[1]
-        if isinstance(inner, Mapping) and inner:
-            return next(iter(inner.values()))
-        return inner
-    return update
 
 
 def agent_runner(

@@ -148,6 +148,46 @@ class EnhancedStreamHandler:
         """
         return self.stream_run(agent_runner(agent, query, passed_from, **run_kwargs), agent_type)
 
+    def stream_mas_execution(
+        self,
+        mas: Any,
+        query: str,
+        entry_agent: Any = None,
+        *,
+        session_id: str | None = None,
+        agent_type: str | None = None,
+        **options: Any,
+    ) -> AsyncIterator[str]:
+        """A decentralized multi-agent run as SSE (hand-offs, shared memory, every agent)."""
+        entry = entry_agent if entry_agent is not None else _first_agent(mas)
+        updates = mas.initiate_decentralized_mas_astream(
+            query, entry, session_id=session_id, **options
+        )
+        return self.stream_run(_drain(updates), agent_type)
+
+    def stream_sequential_execution(
+        self,
+        mas: Any,
+        query: str,
+        agent_sequence: Any,
+        *,
+        session_id: str | None = None,
+        agent_type: str | None = None,
+    ) -> AsyncIterator[str]:
+        updates = mas.initiate_sequential_mas_astream(query, agent_sequence, session_id=session_id)
+        return self.stream_run(_drain(updates), agent_type)
+
+    def stream_hierarchical_execution(
+        self,
+        mas: Any,
+        query: str,
+        *,
+        session_id: str | None = None,
+        agent_type: str | None = None,
+    ) -> AsyncIterator[str]:
+        updates = mas.initiate_hierarchical_mas_astream(query, session_id=session_id)
+        return self.stream_run(_drain(updates), agent_type)
+
     def open_stream(self, run: Run) -> EventStream:
         """A not-yet-started stream for any coroutine that emits events, with this handler's
         filters and bound; for callers that want events rather than SSE text."""
@@ -234,6 +274,25 @@ class _QueueCallback:
         queue = self._handler.event_queue
         if queue is not None and self._handler._should_emit_event(event):
             await queue.put(event)
+
+
+def _first_agent(mas: Any) -> Any:
+    names = mas.agentManager.list_agents()
+    if not names:
+        raise ValueError("the multi-agent system has no agents")
+    return names[0]
+
+
+def _drain(updates: AsyncIterator[Any]) -> Run:
+    """A run that consumes a workflow's updates; its events are what gets streamed."""
+
+    async def run() -> Any:
+        final = None
+        async for update in updates:
+            final = update
+        return final
+
+    return run
 
 
 def _encoder_for(model: str, sink: Any) -> ChunkEncoder:

@@ -1,0 +1,5 @@
+"""Compatibility package: the original MASAI's import path (``masai.MultiAgents``)."""
+
+from masai.systems import MultiAgentSystem, SupervisorConfig
+
+__all__ = ("MultiAgentSystem", "SupervisorConfig")

@@ -1,0 +1,16 @@
+"""Agents: the runtime, and MASAI's manager API."""
+
+from ._details import AgentDetails
+from ._run_context import RunContext, get_run_context
+from .agent import Agent, AgentLimits, StateSnapshot
+from .manager import AgentManager
+
+__all__ = (
+    "Agent",
+    "AgentDetails",
+    "AgentLimits",
+    "AgentManager",
+    "RunContext",
+    "StateSnapshot",
+    "get_run_context",
+)

@@ -1,0 +1,38 @@
+"""What a run carries besides its messages, reachable from tools via ``get_run_context()``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .._context import current_scope
+from ..memory import SharedMemory
+from ._details import AgentDetails
+
+__all__ = ("RunContext", "get_run_context")
+
+
+@dataclasses.dataclass(kw_only=True)
+class RunContext:
+    """One run's context, shared by the agents of a multi-agent run (never across runs).
+
+    ``coworkers`` are the agents the running agent may hand the task to (set by a multi-agent
+    system); ``agent_path`` the agents enclosing this run, outermost first; ``deps`` whatever
+    the application wants its tools to reach (a database handle, the user).
+    """
+
+    session_id: str = "default"
+    shared: SharedMemory = dataclasses.field(default_factory=SharedMemory)
+    coworkers: Mapping[str, AgentDetails] = dataclasses.field(default_factory=dict)
+    agent_path: tuple[str, ...] = ()
+    deps: Any = None
+
+    def child(self, **changes: Any) -> RunContext:
+        return dataclasses.replace(self, **changes)
+
+
+def get_run_context() -> RunContext | None:
+    """The context of the agent run the caller is part of (inside a tool), else ``None``."""
+    run = current_scope().run
+    return run if isinstance(run, RunContext) else None

@@ -1,0 +1,494 @@
+"""An agent: MASAI's router → execute_tool → evaluator → reflection loop, streamed.
+
+The loop is a plain state machine, not a graph library: each step runs one node, then routing
+picks the next (MASAI's rules: satisfied with no tool ends; a tool goes to ``execute_tool``;
+neither goes to ``reflection``). Every step emits its events as it happens. All state of a run
+lives in one ``_Run`` object, so concurrent runs of one agent share nothing but configuration
+and the session store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Final
+
+from .. import _json
+from .._context import current_scope, scoped, tool_scope
+from .._sinks import new_tool_call_id
+from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
+from ..exceptions import ConfigError, ModelOutputError, StreamClosed, ToolError
+from ..memory import InMemorySessionStore, SessionStore
+from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest, Usage
+from ..models import ToolCallRequest as _Call
+from ..tools import Tool, ToolArgumentsError, as_tool
+from ._details import AgentDetails
+from ._prompts import build_messages
+from ._run_context import RunContext
+
+__all__ = ("Agent", "AgentLimits", "StateSnapshot", "answer_events")
+
+logger = logging.getLogger("masai.agents")
+
+_COMPONENT: Final[dict[str, Component]] = {
+    "router": "router",
+    "planner": "planner",
+    "evaluator": "evaluator",
+    "reflection": "reflector",
+}
+#: Why a run ended, as ``stop_reason``.
+COMPLETED, DELEGATED, RETURN_DIRECT = "completed", "delegated", "return_direct"
+LIMIT_MESSAGES: Final[dict[str, str]] = {
+    "max_tool_calls": "the limit of {n} tool calls was reached",
+    "max_reflections": "the limit of {n} reflections was reached",
+    "max_steps": "the limit of {n} steps was reached",
+    "timeout": "the time limit of {n} seconds was reached",
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentLimits:
+    """Per-run bounds. Reaching one ends the run with that ``stop_reason``, never a hang."""
+
+    max_tool_calls: int | None = 25
+    max_reflections: int = 3
+    max_steps: int = 50
+    run_timeout_seconds: float | None = None
+    tool_timeout_seconds: float | None = 120.0
+    max_tool_output_chars: int = 20_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_tool_calls", "run_timeout_seconds", "tool_timeout_seconds"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive (or None for no limit)")
+        if self.max_reflections < 0 or self.max_steps < 1 or self.max_tool_output_chars < 100:
+            raise ConfigError("max_reflections >= 0, max_steps >= 1, max_tool_output_chars >= 100")
+
+
+class StateSnapshot(dict[str, Any]):
+    """A read-only copy of the run state after a node (a dict, for MASAI code that expects one)."""
+
+    def _readonly(self, *_: Any, **__: Any) -> Any:
+        raise TypeError("a state snapshot is read-only")
+
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+    __ior__ = _readonly
+
+
+@dataclasses.dataclass(kw_only=True)
+class _Run:
+    query: str
+    passed_from: str
+    ctx: RunContext
+    path: tuple[str, ...]
+    history: list[Message]
+    deadline: float | None
+    scratch: list[Message] = dataclasses.field(default_factory=list)
+    transcript: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    decision: Decision | None = None
+    answer: str = ""
+    reasoning: str = ""
+    satisfied: bool = False
+    current_tool: str | None = None
+    tool_input: Any = None
+    tool_output: str = ""
+    delegate_to_agent: str | None = None
+    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    reflection_counter: int = 0
+    total_tool_calls: int = 0
+    steps: int = 0
+    stop_reason: str | None = None
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    previous_node: str | None = None
+
+
+class Agent:
+    """Create agents with ``AgentManager.create_agent``; this is the runtime behind them."""
+
+    #: Tells the stream handlers this agent emits its own reasoning/answer events.
+    __masai_emits_events__ = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        models: Mapping[str, Model],
+        tools: Iterable[Any] = (),
+        details: AgentDetails | None = None,
+        plan: bool = False,
+        sessions: SessionStore | None = None,
+        memory_order: int = 10,
+        limits: AgentLimits | None = None,
+        parallel_tool_calls: bool = False,
+    ) -> None:
+        missing = {"router", "evaluator", "reflector", *(["planner"] if plan else [])} - set(models)
+        if missing:
+            raise ConfigError(f"agent {name!r} has no model for {sorted(missing)}")
+        self.name = name
+        self.models = dict(models)
+        self.tools: dict[str, Tool] = {}
+        for obj in tools:
+            t = as_tool(obj)
+            if t.name in self.tools:
+                raise ConfigError(f"agent {name!r} has two tools named {t.name!r}")
+            self.tools[t.name] = t
+        self.details = details or AgentDetails(capabilities=[])
+        self.plan = plan
+        self.sessions: SessionStore = sessions if sessions is not None else InMemorySessionStore()
+        if memory_order < 0:
+            raise ConfigError("memory_order must be >= 0")
+        self.memory_order = memory_order
+        self.limits = limits or AgentLimits()
+        self.parallel_tool_calls = parallel_tool_calls
+        self._specs = [t.spec() for t in self.tools.values()]
+
+    @property
+    def agent_name(self) -> str:
+        """MASAI's name for ``name``."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.name} tools={list(self.tools)}>"
+
+    def as_tool(self, name: str | None = None, description: str | None = None) -> Tool:
+        """This agent as a tool another agent can call; its events stream nested in the
+        caller's (``agent_path`` and the calling ``tool_call_id``), sharing the caller's run."""
+        from ._agent_tool import AgentTool
+
+        return AgentTool(self, name=name, description=description)
+
+    # -- public API ----------------------------------------------------------------------------
+    async def initiate_agent(
+        self,
+        query: str,
+        passed_from: str = "user",
+        session_id: str | None = None,
+        *,
+        context: RunContext | None = None,
+    ) -> dict[str, Any]:
+        """Run to the end; the final state (``answer``, ``reasoning``, ``satisfied``,
+        ``stop_reason``, …) as a plain dict."""
+        final: Mapping[str, Any] = {}
+        async for _, update in self.initiate_agent_astream(
+            query, passed_from, session_id, context=context
+        ):
+            (final,) = update.values()
+        return dict(final)
+
+    async def initiate_agent_astream(
+        self,
+        query: str,
+        passed_from: str = "user",
+        session_id: str | None = None,
+        *,
+        context: RunContext | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, StateSnapshot]]]:
+        """Run, yielding ``("updates", {node: state})`` after each node (MASAI's shape)."""
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigError("query must be a non-empty string")
+        run = await self._start(query, passed_from or "user", session_id, context)
+        node: str | None = "planner" if self.plan else "router"
+        while node is not None:
+            # The scope is entered per step, never held across a yield: between steps the
+            # caller's code runs in the caller's own scope.
+            with self._scope(run, node):
+                await emit_node_transition(run.previous_node or "start", node)
+                await self._step(run, node)
+                next_node = self._route(run, node)
+                if next_node is None:
+                    await self._finish(run, node)
+            yield "updates", {node: self._snapshot(run, node)}
+            run.previous_node = node
+            node = next_node
+
+    # -- a run ---------------------------------------------------------------------------------
+    async def _start(
+        self, query: str, passed_from: str, session_id: str | None, context: RunContext | None
+    ) -> _Run:
+        scope = current_scope()
+        if context is None:
+            parent = scope.run if isinstance(scope.run, RunContext) else None
+            # Inside another agent's tool: share its run (memory, session), nest under it.
+            context = (
+                parent.child(coworkers={}, agent_path=scope.agent_path)
+                if parent is not None
+                else RunContext(agent_path=scope.agent_path)
+            )
+        if session_id is not None:
+            context = context.child(session_id=session_id)
+        timeout = self.limits.run_timeout_seconds
+        loop = asyncio.get_running_loop()
+        return _Run(
+            query=query,
+            passed_from=passed_from,
+            ctx=context,
+            path=(*context.agent_path, self.name),
+            history=await self.sessions.load(self.name, context.session_id),
+            deadline=loop.time() + timeout if timeout else None,
+            transcript=[{"role": "user", "content": query}],
+        )
+
+    def _scope(self, run: _Run, node: str) -> contextlib.AbstractContextManager[Any]:
+        # tool_call_id is inherited: an agent running inside another agent's tool reports under
+        # that call, so clients can nest its events there.
+        return scoped(agent=self.name, node=node, agent_path=run.path, run=run.ctx)
+
+    async def _step(self, run: _Run, node: str) -> None:
+        run.steps += 1
+        deadline = asyncio.timeout_at(run.deadline) if run.deadline is not None else None
+        try:
+            async with deadline or contextlib.nullcontext():
+                if node == "execute_tool":
+                    await self._execute_tools(run)
+                else:
+                    await self._decide(run, node)
+        except TimeoutError:
+            if deadline is None or not deadline.expired():
+                raise
+            run.stop_reason = "timeout"
+
+    def _route(self, run: _Run, node: str) -> str | None:
+        """The next node, or ``None`` to end (with ``run.stop_reason`` saying why)."""
+        if run.stop_reason is not None:
+            return None
+        decision = run.decision
+        if node == "execute_tool":
+            nxt = "evaluator"
+        elif decision is not None and decision.calls:
+            nxt = "execute_tool"
+        elif decision is not None and decision.delegate_to_agent:
+            run.stop_reason = DELEGATED
+            return None
+        elif decision is not None and decision.satisfied:
+            run.stop_reason = COMPLETED
+            return None
+        else:
+            nxt = "reflection"
+        limits = self.limits
+        if (
+            nxt == "execute_tool"
+            and limits.max_tool_calls is not None
+            and (run.total_tool_calls >= limits.max_tool_calls)
+        ):
+            run.stop_reason = "max_tool_calls"
+        elif nxt == "reflection" and run.reflection_counter >= limits.max_reflections:
+            run.stop_reason = "max_reflections"
+        elif run.steps >= limits.max_steps:
+            run.stop_reason = "max_steps"
+        elif run.deadline is not None and asyncio.get_running_loop().time() >= run.deadline:
+            run.stop_reason = "timeout"
+        return None if run.stop_reason is not None else nxt
+
+    async def _finish(self, run: _Run, node: str) -> None:
+        reason = run.stop_reason or COMPLETED
+        if reason in LIMIT_MESSAGES:
+            limit = {
+                "max_tool_calls": self.limits.max_tool_calls,
+                "max_reflections": self.limits.max_reflections,
+                "max_steps": self.limits.max_steps,
+                "timeout": self.limits.run_timeout_seconds,
+            }[reason]
+            note = f"I stopped before finishing: {LIMIT_MESSAGES[reason].format(n=limit)}."
+            run.answer = f"{run.answer}\n\n{note}" if run.answer else note
+            run.satisfied = False
+            logger.info("agent %s stopped: %s", self.name, reason)
+        run.stop_reason = reason
+        if run.answer:
+            await emit_event(
+                "answer",
+                {"answer": run.answer, "satisfied": run.satisfied, "stop_reason": reason},
+                {"stop_reason": reason},
+            )
+        await emit_node_transition(node, "end")
+        if self.memory_order and run.answer:
+            await self.sessions.append(
+                self.name,
+                run.ctx.session_id,
+                [Message("user", run.query), Message("assistant", run.answer)],
+                self.memory_order,
+            )
+
+    # -- nodes ---------------------------------------------------------------------------------
+    async def _decide(self, run: _Run, node: str) -> None:
+        component = _COMPONENT[node]
+        if node == "reflection":
+            run.reflection_counter += 1
+        answer = answer_events()
+        coworkers = {k: v for k, v in run.ctx.coworkers.items() if k != self.name}
+        request = ModelRequest(
+            component=component,
+            agent_name=self.name,
+            messages=build_messages(
+                name=self.name,
+                details=self.details,
+                component=component,
+                tools=self._specs,
+                coworkers=coworkers,
+                parallel=self.parallel_tool_calls,
+                history=run.history,
+                task=run.query,
+                passed_from=run.passed_from,
+                scratch=run.scratch,
+            ),
+            tools=self._specs,
+            delegates=list(coworkers),
+            parallel_tool_calls=self.parallel_tool_calls,
+            answer=answer,
+            usage=run.usage,
+        )
+        try:
+            decision = await self.models[component].decide(request)
+        except ModelOutputError as exc:
+            logger.warning("agent %s: unusable %s output: %s", self.name, component, exc)
+            decision = Decision(reasoning="My last reply could not be understood.")
+            run.scratch.append(Message("user", f"Your last reply was not a valid decision: {exc}"))
+        await answer.finish(decision)
+        run.decision = decision
+        run.reasoning = decision.reasoning
+        run.delegate_to_agent = decision.delegate_to_agent
+        run.satisfied = decision.satisfied
+        if decision.answer:
+            run.answer = decision.answer
+        wire = decision.model_dump(exclude_defaults=True)
+        run.scratch.append(Message("assistant", _json.dumps_str(wire)))
+        run.transcript.append({"role": "assistant", "node": node, "content": wire})
+
+    async def _execute_tools(self, run: _Run) -> None:
+        assert run.decision is not None
+        calls = list(run.decision.calls)
+        budget = self.limits.max_tool_calls
+        allowed = len(calls) if budget is None else max(budget - run.total_tool_calls, 0)
+        run.total_tool_calls += min(allowed, len(calls))
+        if len(calls[:allowed]) == 1:
+            results = [await self._run_tool(run, calls[0])]
+        else:  # each call in its own task, so each has its own tool scope
+            results = list(await asyncio.gather(*(self._run_tool(run, c) for c in calls[:allowed])))
+        for skipped in calls[allowed:]:
+            note = f"{skipped.tool} was not run: the tool-call limit was reached."
+            results.append((skipped, note, True, False))
+        observations = []
+        for call, output, is_error, direct in results:
+            observations.append(f"[{call.tool}{' error' if is_error else ''}]\n{output}")
+            if direct and not is_error:
+                run.answer, run.satisfied, run.stop_reason = output, True, RETURN_DIRECT
+        last = results[-1][0]
+        run.current_tool, run.tool_input = last.tool, last.tool_input
+        run.tool_output = "\n\n".join(observations)
+        run.scratch.append(Message("user", "Tool results:\n" + run.tool_output))
+        run.transcript.append({"role": "tool", "content": run.tool_output})
+
+    async def _run_tool(self, run: _Run, call: _Call) -> tuple[_Call, str, bool, bool]:
+        """Run one call in its own tool scope: (call, output for the model, failed, direct)."""
+        call_id = new_tool_call_id()
+        tool = self.tools.get(call.tool)
+        with tool_scope(call.tool, call_id):
+            await emit_tool_call(call.tool, call.tool_input, node="execute_tool")
+            record: dict[str, Any] = {"id": call_id, "tool": call.tool, "input": call.tool_input}
+            run.tool_calls.append(record)
+            try:
+                output, shown, is_error = await self._call_tool(tool, call)
+            except asyncio.CancelledError:
+                # Interrupted (run deadline or client gone): close the call in the stream.
+                with contextlib.suppress(StreamClosed, RuntimeError):
+                    await emit_tool_output(call.tool, "Cancelled.", "execute_tool", is_error=True)
+                raise
+            limit = self.limits.max_tool_output_chars
+            truncated = len(output) > limit
+            if truncated:
+                output = _truncate(output, limit)
+                shown = _truncate(shown, limit)
+            record.update(output=output, is_error=is_error)
+            await emit_tool_output(
+                call.tool,
+                shown,
+                "execute_tool",
+                is_error=is_error,
+                metadata={"truncated": True, "output_chars": len(shown)} if truncated else None,
+            )
+        direct = tool is not None and tool.return_direct
+        return call, output, is_error, direct
+
+    async def _call_tool(self, tool: Tool | None, call: _Call) -> tuple[str, str, bool]:
+        """(output for the model, output for the client, failed). A failure is an
+        observation the model can act on; internals of unexpected errors stay in the log."""
+        if tool is None:
+            message = f"There is no tool named {call.tool!r}. Available: {sorted(self.tools)}."
+            return message, message, True
+        timeout = tool.timeout or self.limits.tool_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                result = await tool.run(call.tool_input)
+        except TimeoutError:
+            message = f"{call.tool} did not finish within {timeout:g} seconds."
+            return message, message, True
+        except (ToolArgumentsError, ToolError) as exc:
+            return str(exc), str(exc), True
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:8]
+            logger.warning("tool %s failed (error %s)", call.tool, error_id, exc_info=exc)
+            for_model = f"{call.tool} failed: {type(exc).__name__}: {exc}"
+            return for_model, f"{call.tool} failed ({type(exc).__name__}, error {error_id}).", True
+        text = _stringify(result)
+        return text, text, False
+
+    def _snapshot(self, run: _Run, node: str) -> StateSnapshot:
+        return StateSnapshot(
+            agent=self.name,
+            session_id=run.ctx.session_id,
+            current_question=run.query,
+            passed_from=run.passed_from,
+            current_node=node,
+            previous_node=run.previous_node,
+            reasoning=run.reasoning,
+            answer=run.answer,
+            satisfied=run.satisfied,
+            current_tool=run.current_tool,
+            tool_input=run.tool_input,
+            tool_output=run.tool_output,
+            delegate_to_agent=run.delegate_to_agent,
+            tool_calls=tuple(dict(c) for c in run.tool_calls),
+            messages=tuple(dict(m) for m in run.transcript),
+            reflection_counter=run.reflection_counter,
+            total_tool_calls=run.total_tool_calls,
+            steps=run.steps,
+            stop_reason=run.stop_reason,
+            usage={
+                "input_tokens": run.usage.input_tokens,
+                "output_tokens": run.usage.output_tokens,
+            },
+        )
+
+
+def answer_events() -> AnswerStream:
+    """An AnswerStream whose text goes out as ``token`` and ``reasoning`` events."""
+    return AnswerStream(_emit_token, _emit_reasoning)
+
+
+async def _emit_token(text: str) -> None:
+    await emit_event("token", {"content": text})
+
+
+async def _emit_reasoning(text: str) -> None:
+    await emit_event("reasoning", {"reasoning": text})
+
+
+def _stringify(result: Any) -> str:
+    if result is None:
+        return ""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, bytes | bytearray):
+        return bytes(result).decode("utf-8", "replace")
+    return _json.dumps_str(result)
+
+
+def _truncate(text: str, limit: int) -> str:
+    half = limit // 2
+    omitted = len(text) - 2 * half
+    return f"{text[:half]}\n[… {omitted} characters omitted …]\n{text[-half:]}"

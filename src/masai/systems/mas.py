@@ -1,0 +1,233 @@
+"""MultiAgentSystem: MASAI's API for running agents together, streamed.
+
+The instance is configuration (the manager's agents, limits, the supervisor model); every call
+builds its own run, so one instance serves concurrent users. ``set_entry_agent`` is honoured on
+every call; continuity across calls comes from ``session_id`` (each agent's history).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from .._updates import unwrap_state
+from ..agents import Agent, AgentManager
+from ..exceptions import ConfigError
+from ..memory import InMemorySharedStore, SharedStore
+from ..models import Model
+from ..models._config import model_from_config
+from . import _workflows
+from ._run import END, MasRun
+
+__all__ = ("MultiAgentSystem", "SupervisorConfig")
+
+logger = logging.getLogger("masai.systems")
+
+DEFAULT_SUPERVISOR_PROMPT = (
+    "You are the supervisor of a team of AI agents. Break the user's task into sub-tasks, give "
+    "each to the agent best suited, review what comes back, and answer the user when the work "
+    "is done."
+)
+
+
+@dataclasses.dataclass
+class SupervisorConfig:
+    """MASAI's supervisor settings; ``model`` (ours) takes a ready model, e.g. for tests."""
+
+    model_name: str = ""
+    temperature: float = 0.2
+    model_category: str = "openai"
+    memory_order: int = 10
+    memory: bool = True
+    extra_context: dict[str, Any] | None = None
+    supervisor_system_prompt: str | None = None
+    model: Model | None = None
+
+    def build(self) -> Model:
+        if self.model is not None:
+            return self.model
+        if not self.model_name:
+            raise ConfigError("SupervisorConfig needs model_name (or model)")
+        return model_from_config(
+            {
+                "model_name": self.model_name,
+                "category": self.model_category,
+                "temperature": self.temperature,
+            }
+        )
+
+
+class MultiAgentSystem:
+    def __init__(
+        self,
+        agentManager: AgentManager,  # MASAI's spelling
+        supervisor_config: SupervisorConfig | None = None,
+        heirarchical_mas_result_callback: Callable[[dict[str, Any]], Any] | None = None,
+        agent_return_direct: bool = False,
+        *,
+        max_hops: int = 8,
+        max_repeated_handoffs: int = 2,
+        max_rounds: int = 8,
+        shared_store: SharedStore | None = None,
+    ) -> None:
+        if not isinstance(agentManager, AgentManager):
+            raise ConfigError("agentManager must be an AgentManager")
+        if max_hops < 0 or max_repeated_handoffs < 1 or max_rounds < 1:
+            raise ConfigError("max_hops >= 0, max_repeated_handoffs >= 1, max_rounds >= 1")
+        self.agentManager = agentManager
+        self.supervisor: Model | None = supervisor_config.build() if supervisor_config else None
+        self.supervisor_prompt = (
+            supervisor_config.supervisor_system_prompt if supervisor_config else None
+        ) or DEFAULT_SUPERVISOR_PROMPT
+        self.mode = "hierarchical" if self.supervisor else "decentralized"
+        self.result_callback = heirarchical_mas_result_callback
+        self.agent_return_direct = agent_return_direct
+        self.max_hops = max_hops
+        self.max_repeated_handoffs = max_repeated_handoffs
+        self.max_rounds = max_rounds
+        self.shared_store: SharedStore = shared_store or InMemorySharedStore()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _agent(self, agent: Agent | str) -> Agent:
+        if isinstance(agent, Agent):
+            if self.agentManager.agents.get(agent.name) is not agent:
+                raise ConfigError(f"agent {agent.name!r} is not managed by this system's manager")
+            return agent
+        return self.agentManager.get_agent(agent)
+
+    def _run(self, query: str, session_id: str | None) -> MasRun:
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigError("query must be a non-empty string")
+        return MasRun.start(
+            query,
+            session_id=session_id,
+            coworkers=self.agentManager.agent_details,
+            store=self.shared_store,
+        )
+
+    @staticmethod
+    async def _drain(updates: AsyncIterator[tuple[str, Any]]) -> dict[str, Any]:
+        final: dict[str, Any] = {}
+        async for update in updates:
+            final = dict(unwrap_state(update))
+        return final
+
+    # -- decentralized -------------------------------------------------------------------------
+    async def initiate_decentralized_mas_astream(
+        self,
+        query: str,
+        set_entry_agent: Agent | str,
+        memory_order: int = 3,
+        passed_from: str = "user",
+        *,
+        session_id: str | None = None,
+        max_hops: int | None = None,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """Every agent update as it happens, then ``("updates", {"__end__": final})``."""
+        entry = self._agent(set_entry_agent)
+        run = self._run(query, session_id)
+        try:
+            async for update in _workflows.decentralized(
+                self,
+                run,
+                entry,
+                passed_from=passed_from,
+                memory_order=memory_order,
+                max_hops=self.max_hops if max_hops is None else max_hops,
+                max_repeats=self.max_repeated_handoffs,
+            ):
+                yield update
+            yield await run.final("decentralized")
+        finally:
+            await run.ctx.shared.clear()
+
+    async def initiate_decentralized_mas(
+        self,
+        query: str,
+        set_entry_agent: Agent | str,
+        memory_order: int = 3,
+        passed_from: str = "user",
+        *,
+        session_id: str | None = None,
+        max_hops: int | None = None,
+    ) -> dict[str, Any]:
+        """Run to the end; the final state (answer, stop_reason, chain, answers, …)."""
+        return await self._drain(
+            self.initiate_decentralized_mas_astream(
+                query,
+                set_entry_agent,
+                memory_order,
+                passed_from,
+                session_id=session_id,
+                max_hops=max_hops,
+            )
+        )
+
+    # -- sequential ----------------------------------------------------------------------------
+    async def initiate_sequential_mas_astream(
+        self,
+        query: str,
+        agent_sequence: Sequence[Agent | str],
+        memory_order: int = 3,
+        *,
+        session_id: str | None = None,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        if not agent_sequence:
+            raise ConfigError("agent_sequence must name at least one agent")
+        sequence = [self._agent(a) for a in agent_sequence]  # unknown names fail before running
+        run = self._run(query, session_id)
+        try:
+            async for update in _workflows.sequential(
+                self, run, sequence, memory_order=memory_order
+            ):
+                yield update
+            yield await run.final("sequential")
+        finally:
+            await run.ctx.shared.clear()
+
+    async def initiate_sequential_mas(
+        self,
+        query: str,
+        agent_sequence: Sequence[Agent | str],
+        memory_order: int = 3,
+        *,
+        session_id: str | None = None,
+    ) -> str:
+        """MASAI's contract: the last agent's answer."""
+        final = await self._drain(
+            self.initiate_sequential_mas_astream(
+                query, agent_sequence, memory_order, session_id=session_id
+            )
+        )
+        return str(final.get("answer", ""))
+
+    # -- hierarchical --------------------------------------------------------------------------
+    async def initiate_hierarchical_mas_astream(
+        self, query: str, *, session_id: str | None = None
+    ) -> AsyncIterator[tuple[str, Any]]:
+        if self.supervisor is None:
+            raise ConfigError("hierarchical runs need MultiAgentSystem(supervisor_config=...)")
+        run = self._run(query, session_id)
+        try:
+            async for update in _workflows.hierarchical(
+                self, run, max_rounds=self.max_rounds, return_direct=self.agent_return_direct
+            ):
+                yield update
+            final = await run.final("hierarchical")
+            if self.result_callback is not None:
+                result = self.result_callback(final[1][END])
+                if inspect.isawaitable(result):
+                    await result
+            yield final
+        finally:
+            await run.ctx.shared.clear()
+
+    async def initiate_hierarchical_mas(
+        self, query: str, *, session_id: str | None = None
+    ) -> dict[str, Any]:
+        return await self._drain(
+            self.initiate_hierarchical_mas_astream(query, session_id=session_id)
+        )
