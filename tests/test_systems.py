@@ -379,15 +379,13 @@ async def test_agent_as_tool_streams_nested_events() -> None:
     assert nested[1]["metadata"]["tool_call_id"] != call_id
     assert brief(evs[-1]) == ("answer", "lead", "The expert says: Deep answer.")
     tokens = [e for e in evs if e["event_type"] == "token"]
-    # Both answers stream; the nested one is marked by the enclosing call's id.
-    assert (
-        "".join(
-            t["choices"][0]["delta"]["content"]
-            for t in tokens
-            if "tool_call_id" not in t["metadata"]
-        )
-        == "The expert says: Deep answer."
+    # Both answers stream; the expert's is marked intermediate (it is the lead's tool result).
+    final = "".join(
+        t["choices"][0]["delta"]["content"] for t in tokens if not t["metadata"].get("intermediate")
     )
+    assert final == "The expert says: Deep answer."
+    assert nested[-1]["metadata"]["intermediate"] is True
+    assert "intermediate" not in evs[-1]["metadata"]
 
 
 def test_bad_inputs_fail_clearly() -> None:
@@ -490,6 +488,12 @@ def test_sequential_and_hierarchical_stream_through_uvicorn() -> None:
         ("answer", "publish", "topic+draft+edit+publish"),
     ]
     assert seq[-2]["metadata"]["agent_path"] == ["draft", "edit", "publish"]
+    # Only the last agent's answer is the user's; the others feed the next agent.
+    assert [
+        (e["metadata"]["agent"], e["metadata"].get("intermediate", False))
+        for e in seq
+        if e["event_type"] == "answer"
+    ] == [("draft", True), ("edit", True), ("publish", False)]
 
     assert [brief(e) for e in hier if e["event_type"] != "token"] == [
         ("reasoning", "supervisor", "Drafting first"),
@@ -516,6 +520,11 @@ def test_sequential_and_hierarchical_stream_through_uvicorn() -> None:
         if e["event_type"] == "token" and e["metadata"]["agent"] == "supervisor"
     )
     assert supervisor_tokens == "Published: topic+draft+publish"
+    assert {
+        e["metadata"]["agent"]
+        for e in hier
+        if e["event_type"] in ("answer", "token") and not e["metadata"].get("intermediate")
+    } == {"supervisor"}
     assert results and results[0]["answer"] == "Published: topic+draft+publish"
 
 

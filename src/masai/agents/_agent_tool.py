@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from .._context import current_scope
 from ..tools import Tool
+from ._run_context import RunContext
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -29,6 +30,11 @@ class AgentTool(Tool):
         self.agent = agent
 
     async def _call(self, arguments: dict[str, Any]) -> Any:
-        caller = current_scope().agent or "user"
-        final = await self.agent.initiate_agent(arguments["task"], passed_from=caller)
+        scope = current_scope()
+        parent = scope.run if isinstance(scope.run, RunContext) else RunContext()
+        # The caller's run, nested under the calling agent; the answer is a tool result.
+        context = parent.child(coworkers={}, agent_path=scope.agent_path, intermediate=True)
+        final = await self.agent.initiate_agent(
+            arguments["task"], passed_from=scope.agent or "user", context=context
+        )
         return final["answer"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._context import current_scope
 from ..memory import SharedMemory
+from ..models import Usage
 from ._details import AgentDetails
 
 __all__ = ("RunContext", "get_run_context")
@@ -18,14 +19,18 @@ class RunContext:
     """One run's context, shared by the agents of a multi-agent run (never across runs).
 
     ``coworkers`` are the agents the running agent may hand the task to (set by a multi-agent
-    system); ``agent_path`` the agents enclosing this run, outermost first; ``deps`` whatever
-    the application wants its tools to reach (a database handle, the user).
+    system); ``agent_path`` the agents enclosing this run, outermost first; ``intermediate``
+    marks a run whose answer feeds another agent rather than the user (its answer and tokens
+    carry ``metadata.intermediate``); ``usage`` adds up every model call of the run; ``deps``
+    is whatever the application wants its tools to reach (a database handle, the user).
     """
 
     session_id: str = "default"
     shared: SharedMemory = dataclasses.field(default_factory=SharedMemory)
     coworkers: Mapping[str, AgentDetails] = dataclasses.field(default_factory=dict)
     agent_path: tuple[str, ...] = ()
+    intermediate: bool = False
+    usage: Usage = dataclasses.field(default_factory=Usage)
     deps: Any = None
 
     def child(self, **changes: Any) -> RunContext:

@@ -23,7 +23,7 @@ from .._sinks import new_tool_call_id
 from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
 from ..exceptions import ConfigError, ModelOutputError, StreamClosed, ToolError
 from ..memory import InMemorySessionStore, SessionStore
-from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest, Usage
+from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest
 from ..models import ToolCallRequest as _Call
 from ..tools import Tool, ToolArgumentsError, as_tool
 from ._details import AgentDetails
@@ -104,7 +104,6 @@ class _Run:
     total_tool_calls: int = 0
     steps: int = 0
     stop_reason: str | None = None
-    usage: Usage = dataclasses.field(default_factory=Usage)
     previous_node: str | None = None
 
 
@@ -300,10 +299,13 @@ class Agent:
             logger.info("agent %s stopped: %s", self.name, reason)
         run.stop_reason = reason
         if run.answer:
+            metadata: dict[str, Any] = {"stop_reason": reason}
+            if run.ctx.intermediate or reason == DELEGATED:
+                metadata["intermediate"] = True
             await emit_event(
                 "answer",
                 {"answer": run.answer, "satisfied": run.satisfied, "stop_reason": reason},
-                {"stop_reason": reason},
+                metadata,
             )
         await emit_node_transition(node, "end")
         if self.memory_order and run.answer:
@@ -319,7 +321,7 @@ class Agent:
         component = _COMPONENT[node]
         if node == "reflection":
             run.reflection_counter += 1
-        answer = answer_events()
+        answer = answer_events(intermediate=run.ctx.intermediate)
         coworkers = {k: v for k, v in run.ctx.coworkers.items() if k != self.name}
         request = ModelRequest(
             component=component,
@@ -340,7 +342,7 @@ class Agent:
             delegates=list(coworkers),
             parallel_tool_calls=self.parallel_tool_calls,
             answer=answer,
-            usage=run.usage,
+            usage=run.ctx.usage,
         )
         try:
             decision = await self.models[component].decide(request)
@@ -459,15 +461,21 @@ class Agent:
             steps=run.steps,
             stop_reason=run.stop_reason,
             usage={
-                "input_tokens": run.usage.input_tokens,
-                "output_tokens": run.usage.output_tokens,
+                "input_tokens": run.ctx.usage.input_tokens,
+                "output_tokens": run.ctx.usage.output_tokens,
             },
         )
 
 
-def answer_events() -> AnswerStream:
+def answer_events(*, intermediate: bool = False) -> AnswerStream:
     """An AnswerStream whose text goes out as ``token`` and ``reasoning`` events."""
-    return AnswerStream(_emit_token, _emit_reasoning)
+    if not intermediate:
+        return AnswerStream(_emit_token, _emit_reasoning)
+
+    async def emit_intermediate_token(text: str) -> None:
+        await emit_event("token", {"content": text}, {"intermediate": True})
+
+    return AnswerStream(emit_intermediate_token, _emit_reasoning)
 
 
 async def _emit_token(text: str) -> None:

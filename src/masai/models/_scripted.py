@@ -19,7 +19,10 @@ _PIECES = re.compile(r"\s*\S+|\s+")
 
 
 async def stream_answer(request: ModelRequest, decision: Decision, delay: float) -> None:
-    """Feed a decision's answer to the request word by word, as a real model would."""
+    """Feed a decision's answer to the request word by word, as a real model would, and count
+    tokens roughly (4 characters each) so usage reporting works offline too."""
+    prompt = sum(len(m.content) for m in request.messages)
+    request.usage.add(prompt // 4 + 1, len(decision.model_dump_json()) // 4 + 1)
     request.answer.preview(
         satisfied=decision.satisfied,
         has_tool=bool(decision.calls),

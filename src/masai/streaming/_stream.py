@@ -36,7 +36,16 @@ CANCEL_GRACE_SECONDS = 5.0
 class EventStream(Sink):
     """Runs ``run()`` and yields the events it emits, in order, a batch per wake-up."""
 
-    __slots__ = ("_channel", "_loop_thread", "_run", "_task", "cancelled", "error", "loop")
+    __slots__ = (
+        "_channel",
+        "_loop_thread",
+        "_run",
+        "_task",
+        "cancelled",
+        "error",
+        "loop",
+        "result",
+    )
 
     def __init__(
         self,
@@ -55,6 +64,8 @@ class EventStream(Sink):
         self.cancelled = False
         #: The exception that ended the run, if it failed (already logged).
         self.error: BaseException | None = None
+        #: What ``run()`` returned, once it has.
+        self.result: Any = None
 
     @property
     def peak_buffered(self) -> int:
@@ -75,7 +86,8 @@ class EventStream(Sink):
 
     async def _main(self) -> Any:
         try:
-            return await self._run()
+            self.result = await self._run()
+            return self.result
         except Exception as exc:
             self.error = exc
             logger.error("run %s failed", self.run_id, exc_info=exc)

@@ -65,10 +65,13 @@ class MasRun:
             yield
 
     async def run_agent(
-        self, agent: Agent, task: str, passed_from: str
+        self, agent: Agent, task: str, passed_from: str, *, intermediate: bool = False
     ) -> AsyncIterator[tuple[str, Any]]:
-        """Run one agent at the end of the chain, passing its updates through."""
-        context = self.ctx.child(agent_path=(*self.ctx.agent_path, *self.chain[:-1]))
+        """Run one agent at the end of the chain, passing its updates through.
+        ``intermediate``: its answer feeds another agent, not the user."""
+        context = self.ctx.child(
+            agent_path=(*self.ctx.agent_path, *self.chain[:-1]), intermediate=intermediate
+        )
         state: Mapping[str, Any] = {}
         async for update in agent.initiate_agent_astream(
             task, passed_from, self.ctx.session_id, context=context
@@ -95,11 +98,11 @@ class MasRun:
         best = self.answers[-1][1] if self.answers else ""
         answer = f"{best}\n\n{note}" if best else note
         self.last_state = {**self.last_state, "answer": answer, "satisfied": False}
-        with self.scope(agent):
+        with self.scope(agent):  # the run's answer: what the user gets
             await emit_event(
                 "answer",
                 {"answer": answer, "satisfied": False, "stop_reason": reason},
-                {"stop_reason": reason},
+                {"stop_reason": reason, "final": True},
             )
 
     async def final(self, mode: str) -> tuple[str, dict[str, Any]]:
@@ -118,6 +121,10 @@ class MasRun:
                 "answers": [{"agent": a, "answer": t} for a, t in self.answers],
                 "shared_memory": shared,
                 "session_id": self.ctx.session_id,
+                "usage": {
+                    "input_tokens": self.ctx.usage.input_tokens,
+                    "output_tokens": self.ctx.usage.output_tokens,
+                },
             }
         }
 

@@ -89,7 +89,8 @@ async def sequential(
     """Each agent works on the previous one's output, in a fixed order."""
     del mas
     previous: Agent | None = None
-    for agent in sequence:
+    last = len(sequence) - 1
+    for position, agent in enumerate(sequence):
         if previous is None:
             task, source = run.query, "user"
         else:
@@ -104,7 +105,7 @@ async def sequential(
             )
             source = previous.name
         run.chain.append(agent.name)
-        async for update in run.run_agent(agent, task, source):
+        async for update in run.run_agent(agent, task, source, intermediate=position < last):
             yield update
         previous = agent
 
@@ -175,8 +176,10 @@ async def hierarchical(
             continue
         await run.handoff(SUPERVISOR, target, decision.reasoning)
         run.chain.append(target)
+        sub_task = decision.agent_input or run.query
+        # The agent's answer goes to the supervisor, unless it is returned directly.
         async for update in run.run_agent(
-            agents[target], decision.agent_input or run.query, SUPERVISOR
+            agents[target], sub_task, SUPERVISOR, intermediate=not return_direct
         ):
             yield update
         await run.handoff(target, SUPERVISOR, "returned its result")

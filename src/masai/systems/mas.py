@@ -98,13 +98,15 @@ class MultiAgentSystem:
             return agent
         return self.agentManager.get_agent(agent)
 
-    def _run(self, query: str, session_id: str | None) -> MasRun:
+    def _run(self, query: str, session_id: str | None, *, delegation: bool) -> MasRun:
+        """A fresh run. Agents see co-workers to delegate to only where delegation decides the
+        flow (decentralized); in a fixed sequence or under a supervisor they just do the task."""
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("query must be a non-empty string")
         return MasRun.start(
             query,
             session_id=session_id,
-            coworkers=self.agentManager.agent_details,
+            coworkers=self.agentManager.agent_details if delegation else {},
             store=self.shared_store,
         )
 
@@ -128,7 +130,7 @@ class MultiAgentSystem:
     ) -> AsyncIterator[tuple[str, Any]]:
         """Every agent update as it happens, then ``("updates", {"__end__": final})``."""
         entry = self._agent(set_entry_agent)
-        run = self._run(query, session_id)
+        run = self._run(query, session_id, delegation=True)
         try:
             async for update in _workflows.decentralized(
                 self,
@@ -178,7 +180,7 @@ class MultiAgentSystem:
         if not agent_sequence:
             raise ConfigError("agent_sequence must name at least one agent")
         sequence = [self._agent(a) for a in agent_sequence]  # unknown names fail before running
-        run = self._run(query, session_id)
+        run = self._run(query, session_id, delegation=False)
         try:
             async for update in _workflows.sequential(
                 self, run, sequence, memory_order=memory_order
@@ -210,7 +212,7 @@ class MultiAgentSystem:
     ) -> AsyncIterator[tuple[str, Any]]:
         if self.supervisor is None:
             raise ConfigError("hierarchical runs need MultiAgentSystem(supervisor_config=...)")
-        run = self._run(query, session_id)
+        run = self._run(query, session_id, delegation=False)
         try:
             async for update in _workflows.hierarchical(
                 self, run, max_rounds=self.max_rounds, return_direct=self.agent_return_direct

@@ -1,0 +1,5 @@
+import sys
+
+from masai.cli import main
+
+sys.exit(main())

@@ -1,0 +1,190 @@
+"""``/v1/chat/completions``: a run as a vanilla OpenAI chat completion.
+
+``content`` carries exactly the run's final answer: ``token`` events as they stream, and whatever
+part of the final ``answer`` event they did not already carry (a limit notice, a model that did
+not stream). Answers that fed another agent (``metadata.intermediate``) are not the user's and
+stay out. Agent events are added only on request, each in a chunk of its own with no choices
+and an extension field, so a vanilla client skips them and an SDK still parses every chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .. import _json
+from .._updates import unwrap_state
+from ..events import StreamingEvent
+from ..exceptions import MasaiError
+from ..streaming import EventStream
+from ..streaming.sse import DONE
+
+__all__ = ("ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        parts = self.content or []
+        return "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+    include_agent_events: bool = False
+
+
+class ChatRequest(BaseModel):
+    """The fields masai uses; others (temperature, …) are accepted and ignored: the agents'
+    own models decide those."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _has_question(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" and m.text().strip() for m in messages):
+            raise ValueError("needs a user message with text")
+        return messages
+
+    @property
+    def query(self) -> str:
+        return next(m.text() for m in reversed(self.messages) if m.role == "user" and m.text())
+
+    @property
+    def session_id(self) -> str | None:
+        if self.metadata and isinstance(self.metadata.get("session_id"), str):
+            return str(self.metadata["session_id"])
+        return self.user
+
+    @property
+    def options(self) -> StreamOptions:
+        return self.stream_options or StreamOptions()
+
+
+class FinalText:
+    """Follows a run's events and says what to add to ``content`` for each."""
+
+    __slots__ = ("_segment", "text")
+
+    def __init__(self) -> None:
+        self._segment = ""  # streamed since the last final answer
+        self.text = ""
+
+    def feed(self, event: StreamingEvent) -> str:
+        if event.metadata.get("intermediate"):
+            return ""
+        if event.event_type == "token":
+            piece = str(event.data.get("content", ""))
+            self._segment += piece
+        elif event.event_type == "answer":
+            answer = str(event.data.get("answer", ""))
+            piece = answer[len(self._segment) :] if answer.startswith(self._segment) else ""
+            self._segment = ""
+        else:
+            return ""
+        self.text += piece
+        return piece
+
+
+def usage_of(stream: EventStream) -> dict[str, int]:
+    final: Any = unwrap_state(stream.result)
+    usage: Any = (final.get("usage") if isinstance(final, dict) else None) or {}
+    prompt = int(usage.get("input_tokens", 0))
+    completion_tokens = int(usage.get("output_tokens", 0))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def error_body(error: BaseException | None) -> dict[str, Any]:
+    if isinstance(error, MasaiError):
+        return {"message": error.public_message, "type": "server_error", "code": error.code}
+    return {"message": MasaiError.public_message, "type": "server_error", "code": MasaiError.code}
+
+
+class ChatStreamEncoder:
+    """The ``stream: true`` response, as ``chat.completion.chunk`` frames."""
+
+    def __init__(self, request: ChatRequest, stream: EventStream) -> None:
+        self.options = request.options
+        self.text = FinalText()
+        self._base = {
+            "id": stream.chunk_id,
+            "object": "chat.completion.chunk",
+            "created": stream.created,
+            "model": request.model,
+            "system_fingerprint": None,
+        }
+
+    def _frame(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        return b"data: " + _json.dumps({**self._base, "choices": choices, **extra}) + b"\n\n"
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._frame(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        )
+
+    def start(self) -> bytes:
+        return self._delta({"role": "assistant", "content": ""})
+
+    def events(self, batch: list[StreamingEvent]) -> bytes:
+        out = []
+        for event in batch:
+            if self.options.include_agent_events:
+                out.append(self._frame([], masai_event=event.to_dict()))
+            if piece := self.text.feed(event):
+                out.append(self._delta({"content": piece}))
+        return b"".join(out)
+
+    def finish(self, stream: EventStream) -> bytes:
+        if stream.error is not None:
+            # OpenAI's in-stream error shape: SDKs raise it as an API error.
+            return (
+                b"data: "
+                + _json.dumps({"error": error_body(stream.error)})
+                + b"\n\n"
+                + (DONE.encode())
+            )
+        tail = [self._delta({}, "stop")]
+        if self.options.include_usage:
+            tail.append(self._frame([], usage=usage_of(stream)))
+        return b"".join(tail) + DONE.encode()
+
+
+def completion(request: ChatRequest, stream: EventStream, content: str) -> dict[str, Any]:
+    """The ``stream: false`` response."""
+    return {
+        "id": stream.chunk_id,
+        "object": "chat.completion",
+        "created": stream.created,
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage_of(stream),
+        "system_fingerprint": None,
+    }
