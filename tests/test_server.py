@@ -112,6 +112,8 @@ def test_mas_stream_and_simple_stream(demo: LiveServer) -> None:
         ),
         ("/agent/stream", {"json": {"query": 42}}, 422, "invalid_request"),
         ("/agent/stream", {"json": {"query": ""}}, 422, "invalid_request"),
+        ("/agent/stream", {"json": {"query": "  \n "}}, 422, "invalid_request"),
+        ("/agent/stream", {"json": {"query": "hi", "token_events": "yes"}}, 422, "invalid_request"),
         ("/agent/stream", {"json": {"query": "hi", "agent": "nobody"}}, 404, "not_found"),
         ("/agent/stream", {"json": ["query"]}, 422, "invalid_request"),
         ("/agent/stream", {"json": {"query": "hi", "unexpected": 1}}, 422, "invalid_request"),

@@ -32,6 +32,12 @@ class Scope:
     tool_name: str | None = None
     #: The agent run's ``RunContext`` (session, shared memory, co-workers), for tools.
     run: Any = None
+    #: The metadata every event from here starts with, built once per scope, not per event.
+    metadata: dict[str, Any] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        base = {"agent": self.agent, "node": self.node, "agent_path": list(self.agent_path)}
+        object.__setattr__(self, "metadata", base)
 
 
 @dataclasses.dataclass(slots=True)
@@ -68,7 +74,7 @@ def reset_var(var: ContextVar[T], token: Token[T]) -> None:
 
 @contextlib.contextmanager
 def scoped(**changes: Any) -> Iterator[Scope]:
-    scope = dataclasses.replace(_scope_var.get(), **changes)
+    scope = dataclasses.replace(_scope_var.get(), **changes)  # (re-runs __post_init__)
     token = _scope_var.set(scope)
     try:
         yield scope

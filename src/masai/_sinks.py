@@ -94,6 +94,11 @@ class Sink:
         return None
 
     # -- delivery ----------------------------------------------------------------------------
+    def offer(self, event: StreamingEvent) -> bool:
+        """Take the event now if that needs no waiting (the emit fast path); else False and
+        the caller awaits ``send``."""
+        return False
+
     async def send(self, event: StreamingEvent) -> None:
         raise NotImplementedError
 

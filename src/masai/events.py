@@ -241,19 +241,17 @@ def _build(
     metadata: dict[str, Any] | None,
     tool_call_id: str | None = None,
 ) -> StreamingEvent:
+    # The hot path of every emit: one dict built from the scope's precomputed base.
     scope = _scope_var.get()
-    md: dict[str, Any] = {
-        "run_id": sink.run_id,
-        "seq": None,
-        "agent": scope.agent,
-        "node": scope.node,
-        "agent_path": list(scope.agent_path),
-    }
+    md: dict[str, Any] = {"run_id": sink.run_id, "seq": None, **scope.metadata}
     call_id = tool_call_id or scope.tool_call_id
     if call_id is None and event_type == "custom":
         # Progress from inside a tool that was announced by hand: attribute it to that call.
         open_call = _open_call_var.get()
-        call_id = open_call.tool_call_id if open_call is not None else sink.sole_open_call()
+        if open_call is not None:
+            call_id = open_call.tool_call_id
+        elif sink._open_calls:
+            call_id = sink.sole_open_call()
     if call_id is not None:
         md["tool_call_id"] = call_id
     if metadata:
@@ -348,7 +346,9 @@ async def emit_event(
     sink = _sink_var.get()
     if sink is None or (sink.accepts is not None and event_type not in sink.accepts):
         return
-    await sink.send(_build(sink, event_type, data, metadata))
+    event = _build(sink, event_type, data, metadata)
+    if not sink.offer(event):
+        await sink.send(event)
 
 
 async def emit_tool_call(
@@ -393,7 +393,10 @@ async def emit_custom_event(
     """Emit progress or any data from inside a tool; ``custom_data["progress"]`` (0..1) drives
     progress bars."""
     sink = _sink_var.get()
-    if sink is not None and (event := _custom_event(sink, content, custom_data, metadata)):
+    if sink is None or (sink.accepts is not None and "custom" not in sink.accepts):
+        return
+    event = _build(sink, "custom", {"content": content, "custom_data": custom_data or {}}, metadata)
+    if not sink.offer(event):
         await sink.send(event)
 
 

@@ -8,6 +8,7 @@ a suspended generator is eventually collected.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -76,21 +77,38 @@ class EventStreamResponse(Response):
                 self.on_done(outcome)
 
     async def _pump(self, send: Send) -> Outcome:
-        stream, encoder = self.stream, self.encoder
+        stream, encoder, interval = self.stream, self.encoder, self.ping_interval
+        loop = asyncio.get_running_loop()
+        last_write = loop.time()
 
         async def write(body: bytes, more: bool = True) -> None:
+            nonlocal last_write
             await send({"type": "http.response.body", "body": body, "more_body": more})
+            last_write = loop.time()
 
-        stream.start()
-        await write(encoder.start())
-        while True:
-            with anyio.move_on_after(self.ping_interval) as idle:
-                batch = await stream.next_batch()
-            if idle.cancelled_caught:
-                await write(PING)
-                continue
-            if batch is None:
-                break
-            await write(encoder.events(batch))
-        await write(encoder.finish(stream), more=False)
+        # One timer per stream, re-armed for when the connection would have been idle for a
+        # full interval: a busy stream never pays for a timer per event.
+        timer: asyncio.TimerHandle | None = None
+
+        def check_idle() -> None:
+            nonlocal timer
+            idle_for = loop.time() - last_write
+            if idle_for >= interval:
+                stream.wake()
+                idle_for = 0.0
+            timer = loop.call_later(interval - idle_for, check_idle)
+
+        timer = loop.call_later(interval, check_idle)
+        try:
+            stream.start()
+            await write(encoder.start())
+            while (batch := await stream.next_batch()) is not None:
+                if batch:
+                    await write(encoder.events(batch))
+                elif loop.time() - last_write >= interval:
+                    await write(PING)
+            await write(encoder.finish(stream), more=False)
+        finally:
+            if timer is not None:
+                timer.cancel()
         return "failed" if stream.error is not None else "completed"

@@ -20,7 +20,7 @@ import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..agents import RunContext
@@ -41,7 +41,7 @@ CLIENT_DIRS = (STATIC, Path(__file__).resolve().parents[3] / "js")
 
 
 class StreamRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     query: str = Field(min_length=1, max_length=100_000)
     agent: str | None = None
@@ -50,6 +50,13 @@ class StreamRequest(BaseModel):
     session_id: str | None = Field(default=None, max_length=200)
     token_events: bool = False
     node_transitions: bool = False
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("the query is blank")
+        return query
 
 
 class _Error(Exception):

@@ -190,10 +190,11 @@ def _researcher(request: ModelRequest) -> dict[str, Any]:
 def _analyst(request: ModelRequest) -> dict[str, Any]:
     task = _task(request)
     if request.component in ("router", "planner"):
+        findings = "\n".join(re.findall(r"^- \w+: (.+)$", task, re.M)) or task
         return {
             "reasoning": "I will extract and summarise the figures first.",
             "tool": "analyze_numbers",
-            "tool_input": {"text": task},
+            "tool_input": {"text": findings},
         }
     stats = _observation(request)
     mean = re.search(r'"mean_percentage":([\d.]+)', stats)

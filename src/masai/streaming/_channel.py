@@ -50,9 +50,16 @@ class EventChannel(Generic[T]):
         """Append if there is room and nobody is queued ahead; False means wait."""
         if self._closed is not None:
             raise self._closed
-        if self._putters or len(self._items) + self._in_flight >= self._maxsize:
+        items = self._items
+        held = len(items) + self._in_flight
+        if self._putters or held >= self._maxsize:
             return False
-        self._append(item)
+        items.append(item)  # _append, inlined: this is every event's path
+        if held >= self.peak:
+            self.peak = held + 1
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
         return True
 
     async def put(self, item: T) -> None:
@@ -98,13 +105,14 @@ class EventChannel(Generic[T]):
 
     # -- consumer ------------------------------------------------------------------------------
     async def get_batch(self) -> list[T] | None:
-        """Everything ready, in order; waits while empty; ``None`` once closed and drained.
+        """Everything ready, in order; waits while empty; ``None`` once closed and drained;
+        ``[]`` after a ``wake()``.
 
         The previous batch is released here, so items being written count against the bound.
         """
         self._in_flight = 0
         self._admit_waiting()
-        while not self._items:
+        if not self._items:
             if self._closed is not None:
                 return None
             self._getter = asyncio.get_running_loop().create_future()
@@ -112,6 +120,8 @@ class EventChannel(Generic[T]):
                 await self._getter
             finally:
                 self._getter = None
+            if not self._items:
+                return None if self._closed is not None else []
         batch = list(self._items)
         self._items.clear()
         self._in_flight = len(batch)
@@ -125,6 +135,12 @@ class EventChannel(Generic[T]):
                 continue
             self._append(item)
             waiter.set_result(None)
+
+    def wake(self) -> None:
+        """Return a waiting consumer an empty batch (a timer wants it, e.g. for a heartbeat)."""
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
 
     def close(self, reason: StreamClosed | None = None) -> None:
         """No more items. Buffered ones can still be drained; waiting producers are failed."""

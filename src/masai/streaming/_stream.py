@@ -96,6 +96,12 @@ class EventStream(Sink):
             self._channel.close()
 
     # -- Sink --------------------------------------------------------------------------------
+    def offer(self, event: StreamingEvent) -> bool:
+        try:
+            return self._channel.put_nowait(event)
+        except StreamClosed:
+            return False  # send() reports it
+
     async def send(self, event: StreamingEvent) -> None:
         try:
             if not self._channel.put_nowait(event):
@@ -126,12 +132,18 @@ class EventStream(Sink):
     # -- consumer ------------------------------------------------------------------------------
     async def next_batch(self) -> list[StreamingEvent] | None:
         """The next events in order (numbered now, so ``seq`` is gap-free as delivered), or
-        ``None`` when the run is over and everything was delivered."""
+        ``None`` when the run is over and everything was delivered. An empty list means only
+        that ``wake()`` was called."""
         batch = await self._channel.get_batch()
-        if batch is not None:
+        if batch:
+            stamp = self.stamp
             for event in batch:
-                self.stamp(event)
+                stamp(event)
         return batch
+
+    def wake(self) -> None:
+        """Make a waiting ``next_batch()`` return ``[]`` now (for timers such as heartbeats)."""
+        self._channel.wake()
 
     async def aclose(self) -> None:
         """Cancel the run if it is still going and wait for it; idempotent."""

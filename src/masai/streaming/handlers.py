@@ -61,7 +61,9 @@ class EnhancedStreamHandler:
     Beyond the spec: ``enable_token_events`` adds answer-text deltas (``token`` events);
     ``max_buffered_events`` bounds the buffer between the run and the writer (a producer waits
     when it is full; nothing is dropped); ``debug`` puts exception text in error chunks (off by
-    default: clients get a generic message, the server log gets the traceback).
+    default: clients get a generic message, the server log gets the traceback); ``coalesce``
+    yields all the frames that are ready at once as one string, so a burst becomes one write
+    (the bytes are the same; ``False`` yields exactly one frame per item).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class EnhancedStreamHandler:
         enable_token_events: bool = False,
         max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
         debug: bool | None = None,
+        coalesce: bool = True,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError("model must be a non-empty string")
@@ -90,6 +93,7 @@ class EnhancedStreamHandler:
         self.event_filter = None if event_filter is None else set(event_filter)
         self.max_buffered_events = max_buffered_events
         self.debug = _debug_default() if debug is None else debug
+        self.coalesce = coalesce
         if self.event_filter and (unknown := self.event_filter - EVENT_TYPES):
             logger.warning("event_filter names unknown event types: %s", sorted(unknown))
 
@@ -200,8 +204,12 @@ class EnhancedStreamHandler:
             stream.start()
             yield encoder.chunk({"role": role or "assistant"}).decode()
             while (batch := await stream.next_batch()) is not None:
-                for event in batch:
-                    yield encoder.event(event).decode()
+                if self.coalesce:
+                    if batch:
+                        yield b"".join([encoder.event(e) for e in batch]).decode()
+                else:
+                    for event in batch:
+                        yield encoder.event(event).decode()
             yield self.final_chunk(stream, encoder).decode()
             yield DONE
         finally:
@@ -246,6 +254,7 @@ class SimpleStreamHandler(EnhancedStreamHandler):
         *,
         max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
         debug: bool | None = None,
+        coalesce: bool = True,
     ) -> None:
         super().__init__(
             model,
@@ -255,6 +264,7 @@ class SimpleStreamHandler(EnhancedStreamHandler):
             event_filter={"reasoning", "answer"},
             max_buffered_events=max_buffered_events,
             debug=debug,
+            coalesce=coalesce,
         )
 
 

@@ -1,0 +1,91 @@
+"""The two servers of the HTTP benchmark.
+
+* ``build_registry``: ``masai serve --config benchmarks.http_apps:build_registry``, one agent
+  whose tool emits ``COUNT INTERVAL`` events (the query), or holds the stream open ("hold").
+* ``baseline``: a plain sse-starlette endpoint emitting the same events, one write each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
+
+from masai import AgentDetails, AgentManager, FunctionModel, ModelRequest, emit_custom_event, tool
+from masai.server import Registry
+
+
+def _plan(query: str) -> tuple[int, float]:
+    if query == "hold":
+        return 0, 3600.0
+    count, interval = query.split()
+    return int(count), float(interval)
+
+
+@tool
+async def emit_events(count: int, interval: float) -> str:
+    """Emits ``count`` progress events, ``interval`` seconds apart (or holds the stream)."""
+    if count == 0:
+        await asyncio.sleep(interval)
+    for i in range(count):
+        await emit_custom_event("tick", {"i": i, "t": time.time()})
+        await asyncio.sleep(interval)
+    return "done"
+
+
+def _decide(request: ModelRequest) -> dict[str, Any]:
+    if request.component == "router":
+        count, interval = _plan(request.messages[-1].content)
+        return {"tool": "emit_events", "tool_input": {"count": count, "interval": interval}}
+    return {"satisfied": True, "answer": "done"}
+
+
+def build_registry() -> Registry:
+    manager = AgentManager(model=FunctionModel(_decide), logging=False)
+    manager.create_agent(
+        "bench",
+        [emit_events],
+        AgentDetails(["benchmarking"]),
+        tool_timeout_seconds=None,
+        memory_order=0,
+    )
+    return Registry(manager)
+
+
+async def _events(count: int, interval: float) -> AsyncIterator[dict[str, str]]:
+    if count == 0:
+        await asyncio.sleep(interval)
+    for i in range(count):
+        chunk = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "tick", "custom_data": {"i": i, "t": time.time()}},
+                    "finish_reason": None,
+                }
+            ],
+            "event_type": "custom",
+            "metadata": {},
+        }
+        yield {"data": json.dumps(chunk)}
+        await asyncio.sleep(interval)
+    yield {"data": "[DONE]"}
+
+
+async def _stream(request: Request) -> EventSourceResponse:
+    body = await request.json()
+    return EventSourceResponse(_events(*_plan(body["query"])))
+
+
+baseline = Starlette(routes=[Route("/agent/stream", _stream, methods=["POST"])])

@@ -1,0 +1,159 @@
+"""Event pipeline, in process: a tool's emits → SSE chunks out of ``EnhancedStreamHandler``.
+
+Runs unchanged against masai and against the reference (masai-framework 0.6.5): both expose the
+spec's API at the same import paths, so the same fake agent and tool drive both. Prints one JSON
+object. Usage: ``python pipeline.py [--quick]`` with the interpreter of the package to measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import time
+from typing import Any
+
+from masai.Tools.utilities.enhanced_streaming import EnhancedStreamHandler
+from masai.Tools.utilities.streaming_events import emit_custom_event
+
+T_FIELD = re.compile(r'"t": ?([0-9.]+)')
+
+
+class FakeAgent:
+    """MASAI-shaped: one reasoning state, a tool that emits ``n`` events, a final answer."""
+
+    agent_name = "bench"
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        yield_each: bool = False,
+        interval: float = 0.0,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        self.n, self.yield_each, self.interval, self.gate = n, yield_each, interval, gate
+
+    async def initiate_agent_astream(self, query: str, passed_from: Any = None, **_: Any) -> Any:
+        yield ("updates", {"router": {"reasoning": "go", "current_node": "router"}})
+        if self.gate is not None:
+            await self.gate.wait()
+        for i in range(self.n):
+            await emit_custom_event("tick", {"i": i, "t": time.perf_counter()})
+            if self.interval:
+                await asyncio.sleep(self.interval)
+            elif self.yield_each:
+                await asyncio.sleep(0)
+        yield (
+            "updates",
+            {
+                "evaluator": {
+                    "reasoning": "done",
+                    "answer": "ok",
+                    "satisfied": True,
+                    "current_node": "evaluator",
+                }
+            },
+        )
+
+
+async def drain(agent: FakeAgent) -> int:
+    """Run the agent through a handler; the number of SSE frames that came out."""
+    handler = EnhancedStreamHandler()
+    frames = 0
+    async for chunk in handler.stream_agent_execution(agent, "q"):
+        frames += chunk.count("data: ")  # a chunk may carry several frames (one write)
+    return frames
+
+
+async def cpu_per_event(n: int, yield_each: bool, repeats: int) -> float:
+    """Median CPU µs per event over ``repeats`` runs."""
+    samples = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        chunks = await drain(FakeAgent(n, yield_each=yield_each))
+        elapsed = time.process_time() - t0
+        assert chunks >= n, (chunks, n)
+        samples.append(elapsed / n * 1e6)
+    return statistics.median(samples)
+
+
+async def latency(n: int) -> dict[str, float]:
+    """emit → chunk latency at one event per millisecond."""
+    handler = EnhancedStreamHandler()
+    lags: list[float] = []
+    async for chunk in handler.stream_agent_execution(FakeAgent(n, interval=0.001), "q"):
+        now = time.perf_counter()
+        lags.extend(now - float(t) for t in T_FIELD.findall(chunk))
+    lags.sort()
+    return {"p50_us": lags[len(lags) // 2] * 1e6, "p99_us": lags[int(len(lags) * 0.99)] * 1e6}
+
+
+async def concurrent(streams: int, n: int) -> float:
+    """Total events per second across ``streams`` concurrent streams (a handler each)."""
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*(drain(FakeAgent(n, yield_each=True)) for _ in range(streams)))
+    elapsed = time.perf_counter() - t0
+    assert all(c >= n for c in counts)
+    return streams * n / elapsed
+
+
+async def idle_cpu(streams: int, seconds: float) -> float:
+    """CPU seconds used by ``streams`` open streams with nothing to send, over ``seconds``."""
+    gate = asyncio.Event()
+    tasks = [asyncio.ensure_future(drain(FakeAgent(1, gate=gate))) for _ in range(streams)]
+    await asyncio.sleep(0.5)  # all open and waiting
+    t0 = time.process_time()
+    await asyncio.sleep(seconds)
+    used = time.process_time() - t0
+    gate.set()
+    await asyncio.gather(*tasks)
+    return used
+
+
+async def peak_buffered(n: int) -> int:
+    """Most events held in memory at once while a tool bursts ``n`` events."""
+    handler = EnhancedStreamHandler()
+    if hasattr(handler, "open_stream"):  # masai: the bounded stream reports its high-water mark
+        from masai.streaming import agent_runner
+
+        stream = handler.open_stream(agent_runner(FakeAgent(n), "q"))
+        stream.start()
+        while await stream.next_batch() is not None:
+            pass
+        await stream.aclose()
+        return int(stream.peak_buffered)
+    peak = 0  # the reference: an unbounded asyncio.Queue, sampled as chunks are written
+    async for _ in handler.stream_agent_execution(FakeAgent(n), "q"):
+        queue = handler.event_queue
+        if queue is not None:
+            peak = max(peak, queue.qsize() + 1)
+    return peak
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    sizes = [1_000, 5_000] if quick else [1_000, 10_000, 100_000]
+    repeats = 1 if quick else 5
+    result: dict[str, Any] = {"cpu_us_per_event": {}, "cpu_us_per_event_yielding": {}}
+    for n in sizes:
+        result["cpu_us_per_event"][str(n)] = await cpu_per_event(n, False, repeats)
+        result["cpu_us_per_event_yielding"][str(n)] = await cpu_per_event(n, True, repeats)
+    result["latency"] = await latency(200 if quick else 2_000)
+    result["concurrent_events_per_s"] = await concurrent(
+        20 if quick else 100, 200 if quick else 1_000
+    )
+    result["idle_cpu_s"] = await idle_cpu(100 if quick else 1_000, 1.0 if quick else 10.0)
+    result["idle_streams"] = 100 if quick else 1_000
+    result["idle_seconds"] = 1.0 if quick else 10.0
+    result["peak_buffered"] = await peak_buffered(sizes[-1])
+    result["burst"] = sizes[-1]
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.quick))))

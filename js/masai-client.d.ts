@@ -1,0 +1,385 @@
+// Types for masai-client.js: the SSE parser, every event of a masai run, and streamRun.
+
+// -- SSE parsing ---------------------------------------------------------------------------------
+
+/** One dispatched Server-Sent Events message. */
+export interface SSEMessage {
+  /** The `event:` field, or "message" when the message had none. */
+  event: string;
+  /** The `data:` lines joined with "\n". */
+  data: string;
+  /** The last event ID in effect when the message was dispatched ("" if none was set). */
+  lastEventId: string;
+}
+
+export interface SSEParserOptions {
+  /** Called with each comment line's text (after ":" and one optional space), e.g. "ping". */
+  onComment?: (text: string) => void;
+}
+
+/**
+ * An incremental parser following the WHATWG "event stream interpretation" rules: pieces of any
+ * size (even splitting a UTF-8 character), CRLF / LF / CR line ends, a leading BOM ignored.
+ */
+export class SSEParser {
+  constructor(options?: SSEParserOptions);
+  /** The last event ID set by the stream (sent back as Last-Event-ID by EventSource). */
+  lastEventId: string;
+  /** The reconnection time (ms) set by a `retry:` field, or null. */
+  retry: number | null;
+  /** Parse the next piece of the stream; returns the messages it completes. */
+  feed(chunk: string | Uint8Array | ArrayBuffer | ArrayBufferView): SSEMessage[];
+  /** End of stream: discards an unfinished line or event; the parser can then start over. */
+  end(): void;
+}
+
+// -- the wire format -----------------------------------------------------------------------------
+
+/** Where an event happened. Extra keys a tool adds pass through. */
+export interface EventMetadata {
+  /** The run (stream) the event belongs to; one per stream. */
+  run_id: string;
+  /** 0, 1, 2 … in delivery order, without gaps. */
+  seq: number;
+  /** The agent that emitted it (null for a run-level error). */
+  agent: string | null;
+  /** The graph node: "router", "execute_tool", "evaluator", … */
+  node: string | null;
+  /** The enclosing agents, outermost first (the delegation chain so far). */
+  agent_path: string[];
+  /** Set on events inside a tool call (tool_call, custom, tool_output, memory writes). */
+  tool_call_id?: string;
+  /** Set on tool_call and tool_output. */
+  tool_name?: string;
+  /** true on the output of a failed tool call. */
+  is_error?: boolean;
+  /** On answers: why the agent stopped. */
+  stop_reason?: StopReason;
+  /** On error events: a stable code such as "script_exhausted" or "model_error". */
+  error_code?: string;
+  [key: string]: unknown;
+}
+
+/** Known values of `metadata.stop_reason`; others may appear. */
+export type StopReason =
+  | "completed"
+  | "delegated"
+  | "max_tool_calls"
+  | "max_reflections"
+  | "max_steps"
+  | "max_hops"
+  | "max_rounds"
+  | "delegation_cycle"
+  | "timeout"
+  | "return_direct"
+  | (string & {});
+
+export interface ToolCallDelta {
+  index: number;
+  id: string | null;
+  type: "function";
+  function: { name: string | null; arguments: string };
+}
+
+/** `choices[0].delta` of a chunk; which keys are set depends on the event type. */
+export interface ChunkDelta {
+  role?: string;
+  content?: string | null;
+  satisfied?: boolean;
+  tool_calls?: ToolCallDelta[];
+  custom_data?: Record<string, unknown>;
+  handoff?: { from_agent: string; to_agent: string; reason: string };
+  memory_update?: { key: string; value: unknown; agent: string | null };
+  [key: string]: unknown;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  [key: string]: unknown;
+}
+
+/** A `chat.completion.chunk` as masai sends it (and the plain OpenAI one). */
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: ChunkDelta; finish_reason: string | null }>;
+  /** masai's extension: which step of the run this chunk is. */
+  event_type?: string;
+  metadata?: EventMetadata;
+  usage?: Usage | null;
+  /** `/v1/chat/completions` with `stream_options.include_agent_events`: one agent event. */
+  masai_event?: { event_type: string; data: Record<string, unknown>; metadata: EventMetadata };
+  [key: string]: unknown;
+}
+
+// -- decoded events ------------------------------------------------------------------------------
+
+/** What every agent event has: the raw pieces it was decoded from. */
+export interface AgentEventBase<T extends string> {
+  type: T;
+  /** The chunk's `event_type` (equal to `type`, except for UnknownEvent). */
+  event_type: string;
+  delta: ChunkDelta;
+  metadata: EventMetadata;
+  /** The whole chunk. */
+  chunk: ChatCompletionChunk;
+  /** Only on events from `masai_event` (`/v1/chat/completions`): the event's own data. */
+  data?: Record<string, unknown>;
+}
+
+/** The model's reasoning for a decision. */
+export interface ReasoningEvent extends AgentEventBase<"reasoning"> {
+  content: string;
+}
+
+/** A piece of the final answer as it is generated (request with `token_events: true`). */
+export interface TokenEvent extends AgentEventBase<"token"> {
+  content: string;
+}
+
+/** An agent's answer. In a multi-agent run, answers that hand the task on say "delegated". */
+export interface AnswerEvent extends AgentEventBase<"answer"> {
+  content: string;
+  satisfied: boolean;
+  stopReason: StopReason | null;
+}
+
+export interface ToolCall {
+  /** "call_…": the same id is in `metadata.tool_call_id` of the call's other events. */
+  id: string | null;
+  /** The call's position among the run's tool calls. */
+  index: number;
+  name: string | null;
+  /** The arguments as the JSON text sent. */
+  arguments: string;
+  /** The arguments parsed, or null if they are not a JSON object. */
+  args: Record<string, unknown> | null;
+}
+
+/** A tool is being called. */
+export interface ToolCallEvent extends AgentEventBase<"tool_call"> {
+  toolCall: ToolCall;
+}
+
+/** A tool returned (or failed: `isError`). */
+export interface ToolOutputEvent extends AgentEventBase<"tool_output"> {
+  toolName: string | null;
+  /** The output text, without the "\n[Tool: NAME]\n" prefix and the final "\n". */
+  output: string;
+  isError: boolean;
+}
+
+/** Anything a tool reports, typically progress. (Not "CustomEvent": that is the DOM's.) */
+export interface CustomDataEvent extends AgentEventBase<"custom"> {
+  content: string;
+  customData: Record<string, unknown>;
+  /** `customData.progress` clamped to 0..1, or null when the event has no progress. */
+  progress: number | null;
+}
+
+/** The agent moved between graph nodes (request with `node_transitions: true`). */
+export interface NodeTransitionEvent extends AgentEventBase<"node_transition"> {
+  /** "\n[Node: A → B]\n" */
+  content: string;
+}
+
+/** One agent handed the task to another. */
+export interface HandoffEvent extends AgentEventBase<"handoff"> {
+  fromAgent: string | null;
+  toAgent: string | null;
+  reason: string;
+}
+
+/** Shared memory was written. */
+export interface MemoryUpdateEvent extends AgentEventBase<"memory_update"> {
+  key: string | null;
+  value: unknown;
+  agent: string | null;
+}
+
+/** A state snapshot; `content` is its JSON text. */
+export interface StateEvent extends AgentEventBase<"state"> {
+  content: string;
+  state: Record<string, unknown> | null;
+}
+
+/**
+ * The run failed (not "ErrorEvent": that is the DOM's). From masai's streams it is the last
+ * event before "done"; decoded from an OpenAI-style `{"error": {...}}` chunk it has no delta
+ * and no metadata.
+ */
+export interface RunErrorEvent extends Omit<AgentEventBase<"error">, "delta" | "metadata"> {
+  delta: ChunkDelta | null;
+  metadata: EventMetadata | null;
+  /** The message shown to clients (never internals unless the server runs with debug on). */
+  message: string;
+  /** `metadata.error_code`, e.g. "script_exhausted", "model_error", "cancelled". */
+  code: string | null;
+}
+
+/** An event type this client does not know (from a newer server); `event_type` names it. */
+export interface UnknownEvent extends AgentEventBase<"unknown"> {
+  content: string | null;
+}
+
+/** The role chunk that opens a stream. */
+export interface StartEvent {
+  type: "start";
+  role: string;
+  chunk: ChatCompletionChunk;
+}
+
+/** The chunk with `finish_reason` (masai: the last one before "done" unless the run failed). */
+export interface FinishEvent {
+  type: "finish";
+  finish_reason: string;
+  chunk: ChatCompletionChunk;
+}
+
+/** `data: [DONE]`: the stream is complete. */
+export interface DoneEvent {
+  type: "done";
+}
+
+/** Vanilla chat completion chunks (`/v1/chat/completions`): a piece of the answer text. */
+export interface ContentEvent {
+  type: "content";
+  content: string;
+  chunk: ChatCompletionChunk;
+}
+
+/** Vanilla chunks with `stream_options.include_usage`: token usage, after the finish chunk. */
+export interface UsageEvent {
+  type: "usage";
+  usage: Usage;
+  chunk: ChatCompletionChunk;
+}
+
+/** Events of a run's agents (chunks with `event_type`). */
+export type AgentEvent =
+  | ReasoningEvent
+  | TokenEvent
+  | AnswerEvent
+  | ToolCallEvent
+  | ToolOutputEvent
+  | CustomDataEvent
+  | NodeTransitionEvent
+  | HandoffEvent
+  | MemoryUpdateEvent
+  | StateEvent
+  | RunErrorEvent
+  | UnknownEvent;
+
+/** Everything a stream decodes to: a union discriminated by `type`. */
+export type MasaiEvent = AgentEvent | StartEvent | FinishEvent | DoneEvent | ContentEvent | UsageEvent;
+
+export type MasaiEventType = MasaiEvent["type"];
+
+/** The event with the given `type`. */
+export type EventOfType<T extends MasaiEventType> = Extract<MasaiEvent, { type: T }>;
+
+/**
+ * Decode one SSE `data` payload (text, or a parsed chunk). A masai chunk gives exactly one
+ * event; a vanilla chunk gives zero or more (role, content, finish, usage).
+ * @throws MasaiError (code "invalid_chunk") when the payload is not a JSON object.
+ */
+export function decodeChunk(payload: string | object): MasaiEvent[];
+
+// -- streamRun -----------------------------------------------------------------------------------
+
+/** Callbacks per event type; "*" gets every event. Called in order, as events arrive. */
+export type EventHandlers = {
+  [T in MasaiEventType]?: (event: EventOfType<T>) => void;
+} & {
+  "*"?: (event: MasaiEvent) => void;
+};
+
+export interface StreamRunOptions {
+  /** A fetch implementation (default: globalThis.fetch). */
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /** Aborting it stops the run: reading ends, the connection closes, the server cancels. */
+  signal?: AbortSignal;
+  /** Extra request headers (content-type and accept are set unless given). */
+  headers?: HeadersInit;
+  /** Callbacks per event type. A callback that throws aborts the run and rejects `done`. */
+  on?: EventHandlers;
+  /** Called with the text of each SSE comment, e.g. "ping" for the server's heartbeats. */
+  onComment?: (text: string) => void;
+}
+
+/** The body of POST /agent/stream and /mas/stream (extra keys are sent as given). */
+export interface StreamRequest {
+  query: string;
+  agent?: string;
+  system?: string;
+  entry_agent?: string;
+  session_id?: string;
+  token_events?: boolean;
+  node_transitions?: boolean;
+  [key: string]: unknown;
+}
+
+/** How a run ended (what `done` resolves with). */
+export interface RunResult {
+  /** "completed": [DONE] arrived; "failed": an error event came first; "aborted": stopped. */
+  status: "completed" | "failed" | "aborted";
+  /** `metadata.run_id` of the run's events (null for vanilla streams). */
+  runId: string | null;
+  /** The last answer event's text (masai streams) or the joined content (vanilla streams). */
+  answer: string | null;
+  finishReason: string | null;
+  error: { message: string; code: string | null } | null;
+  /** How many events were delivered (all types, "done" included). */
+  events: number;
+}
+
+/**
+ * A streaming run. Iterate it once (`for await`), and/or use the `on` callbacks; both see every
+ * event, in order. Leaving the loop early aborts the run.
+ */
+export interface RunStream extends AsyncIterable<MasaiEvent> {
+  /** The HTTP response (status and headers; its body is being read). */
+  readonly response: Response;
+  /**
+   * Settles when the stream ends: resolves with the outcome (also when aborted), rejects on a
+   * network failure, a stream without [DONE], or a callback that threw.
+   */
+  readonly done: Promise<RunResult>;
+  /** Whether the run was aborted (by abort(), the signal, or leaving the loop early). */
+  readonly aborted: boolean;
+  /** Stop reading and close the connection; the server cancels the run. No-op once ended. */
+  abort(reason?: unknown): void;
+  [Symbol.asyncIterator](): AsyncIterator<MasaiEvent, undefined>;
+}
+
+/**
+ * POST `body` as JSON to `url` and stream the run. Resolves when the response headers are in.
+ * @throws MasaiError for a non-2xx answer (with the server's message, `status` and `code`) or
+ *   a response that is not an event stream; the fetch error (AbortError if aborted) otherwise.
+ */
+export function streamRun(
+  url: string | URL,
+  body: StreamRequest | Record<string, unknown> | string,
+  options?: StreamRunOptions,
+): Promise<RunStream>;
+
+/** An HTTP error answer or a broken stream. */
+export class MasaiError extends Error {
+  constructor(
+    message: string,
+    options?: { status?: number; code?: string | null; type?: string | null; body?: string | null; cause?: unknown },
+  );
+  name: "MasaiError";
+  /** The HTTP status (0 when the error is not an HTTP answer). */
+  status: number;
+  /** The server's `error.code` ("agent_not_found", …) or the client's ("incomplete_stream"). */
+  code: string | null;
+  /** The server's `error.type`. */
+  type: string | null;
+  /** The raw response body of an HTTP error. */
+  body: string | null;
+}

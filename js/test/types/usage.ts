@@ -1,0 +1,149 @@
+// Type-checked by types.test.js (tsc --noEmit): typical use must compile, misuse must not.
+import {
+  MasaiError,
+  SSEParser,
+  decodeChunk,
+  streamRun,
+  type EventMetadata,
+  type EventOfType,
+  type MasaiEvent,
+  type RunResult,
+  type RunStream,
+  type SSEMessage,
+} from "masai-client";
+
+// -- the parser ---------------------------------------------------------------------------------
+const parser = new SSEParser({ onComment: (text: string) => void text });
+const messages: SSEMessage[] = [
+  ...parser.feed(new Uint8Array([100, 97])),
+  ...parser.feed("ta: x\n\n"),
+  ...parser.feed(new ArrayBuffer(0)),
+];
+const first: { event: string; data: string; lastEventId: string } = messages[0];
+const retry: number | null = parser.retry;
+const lastId: string = parser.lastEventId;
+parser.end();
+
+// -- every event type, exhaustively ---------------------------------------------------------------
+export function describeEvent(e: MasaiEvent): string {
+  switch (e.type) {
+    case "start":
+      return e.role;
+    case "finish":
+      return e.finish_reason;
+    case "done":
+      return "done";
+    case "content":
+      return e.content;
+    case "usage":
+      return String(e.usage.prompt_tokens + e.usage.completion_tokens === e.usage.total_tokens);
+    case "reasoning":
+    case "token":
+      return `${e.metadata.agent ?? "?"}: ${e.content}`;
+    case "answer": {
+      const satisfied: boolean = e.satisfied;
+      return `${e.content} (${e.stopReason ?? "-"}, ${satisfied})`;
+    }
+    case "tool_call": {
+      const args: Record<string, unknown> | null = e.toolCall.args;
+      const index: number = e.toolCall.index;
+      return `${e.toolCall.name ?? "?"}(${e.toolCall.arguments}) #${index} ${args === null}`;
+    }
+    case "tool_output":
+      return `${e.toolName ?? "?"} → ${e.output} ${e.isError} ${e.metadata.tool_call_id ?? ""}`;
+    case "custom":
+      return `${e.content} ${e.progress?.toFixed(2) ?? "-"} ${String(e.customData.stage)}`;
+    case "node_transition":
+      return e.content;
+    case "handoff":
+      return `${e.fromAgent ?? "?"} → ${e.toAgent ?? "?"}: ${e.reason}`;
+    case "memory_update":
+      return `${e.agent ?? "?"} set ${e.key ?? "?"} = ${JSON.stringify(e.value)}`;
+    case "state":
+      return JSON.stringify(e.state);
+    case "error":
+      return `${e.message} ${e.code ?? ""} ${e.metadata?.error_code ?? ""}`;
+    case "unknown":
+      return `${e.event_type}: ${e.content ?? ""}`;
+    default: {
+      const unreachable: never = e;
+      return unreachable;
+    }
+  }
+}
+
+export function metadataOf(md: EventMetadata): string {
+  const seq: number = md.seq;
+  const path: string[] = md.agent_path;
+  const optional: Array<string | boolean | undefined> = [
+    md.tool_call_id,
+    md.tool_name,
+    md.is_error,
+    md.stop_reason,
+    md.error_code,
+  ];
+  return `${md.run_id} ${seq} ${md.agent} ${md.node} ${path.join(">")} ${optional.length}`;
+}
+
+export const decoded: MasaiEvent[] = decodeChunk("[DONE]").concat(decodeChunk({ choices: [] }));
+
+// -- streamRun ----------------------------------------------------------------------------------
+export async function main(): Promise<RunResult> {
+  const controller = new AbortController();
+  const run: RunStream = await streamRun(
+    new URL("http://localhost:8000/mas/stream"),
+    { query: "q", system: "research-team", token_events: true },
+    {
+      signal: controller.signal,
+      headers: { authorization: "Bearer x" },
+      fetch: globalThis.fetch,
+      onComment: (text) => void text.length,
+      on: {
+        tool_call: (e) => void e.toolCall.name,
+        custom: (e) => void e.progress,
+        handoff: (e) => void e.toAgent,
+        error: (e) => void e.message,
+        "*": (e) => void describeEvent(e),
+      },
+    },
+  );
+  for await (const event of run) describeEvent(event);
+  const result = await run.done;
+  const status: "completed" | "failed" | "aborted" = result.status;
+  const answer: string | null = result.answer;
+  const error: { message: string; code: string | null } | null = result.error;
+  const http: number = run.response.status;
+  const aborted: boolean = run.aborted;
+  run.abort("enough");
+  void [status, answer, error, http, aborted];
+  try {
+    await streamRun("/v1/chat/completions", { model: "researcher", stream: true, messages: [] });
+  } catch (e) {
+    if (e instanceof MasaiError) {
+      const parts: [number, string | null, string | null, string | null] = [e.status, e.code, e.type, e.body];
+      void parts;
+    }
+  }
+  return result;
+}
+
+// -- misuse that must not compile ----------------------------------------------------------------
+declare const event: MasaiEvent;
+if (event.type === "token") {
+  // @ts-expect-error: a token event has no toolCall
+  void event.toolCall;
+}
+// @ts-expect-error: progress may be null
+export const progress: number = (event as EventOfType<"custom">).progress;
+// @ts-expect-error: decodeChunk returns a list of events
+void decodeChunk("[DONE]").type;
+// @ts-expect-error: the parser takes text or bytes
+void new SSEParser().feed(42);
+// @ts-expect-error: a callback gets the event of its type
+void streamRun("/x", { query: "q" }, { on: { tool_call: (e: EventOfType<"token">) => void e } });
+// @ts-expect-error: there is no such event type
+void streamRun("/x", { query: "q" }, { on: { tool_cal: () => undefined } });
+// @ts-expect-error: done is a promise of the result, not the result
+export const notYet: RunResult = ({} as RunStream).done;
+
+void [first, retry, lastId];
