@@ -42,3 +42,19 @@ def test_config_examples_load(where: str, text: str, tmp_path: Path) -> None:
     path.write_text(text)
     registry = load_registry(str(path))
     assert registry.targets and (registry.default is None or registry.default in registry.targets)
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_examples_run(example: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.sse import chunks
+
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    frames = chunks(done.stdout)  # ends with exactly one [DONE]
+    assert frames[-1]["choices"][0]["finish_reason"] == "stop"
+    assert {f.get("event_type") for f in frames} >= {"tool_call", "custom", "tool_output", "answer"}

@@ -18,11 +18,12 @@ from starlette.types import Receive, Scope, Send
 
 from ..events import StreamingEvent
 from ..streaming import EventStream
+from ..streaming.sse import comment
 
 __all__ = ("EventStreamResponse", "Outcome", "StreamEncoder")
 
 Outcome = Literal["completed", "failed", "cancelled"]
-PING = b": ping\n\n"
+PING = comment("ping").encode()
 
 
 class StreamEncoder(Protocol):

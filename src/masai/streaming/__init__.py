@@ -4,7 +4,7 @@ from ._drive import agent_runner, unwrap_state
 from ._openai import ChunkEncoder, event_delta
 from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
 from .handlers import EnhancedStreamHandler, SimpleStreamHandler, TypeFilter
-from .sse import DONE, SSE_HEADERS, comment, frame
+from .sse import DONE, SSE_HEADERS, comment
 
 __all__ = (
     "DEFAULT_MAX_BUFFERED_EVENTS",
@@ -18,6 +18,5 @@ __all__ = (
     "agent_runner",
     "comment",
     "event_delta",
-    "frame",
     "unwrap_state",
 )

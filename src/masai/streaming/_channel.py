@@ -41,10 +41,6 @@ class EventChannel(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed is not None
-
     # -- producers (all on the loop thread; threads arrive via call_soon_threadsafe) ---------
     def put_nowait(self, item: T) -> bool:
         """Append if there is room and nobody is queued ahead; False means wait."""
