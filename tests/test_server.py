@@ -119,6 +119,12 @@ def test_mas_stream_and_simple_stream(demo: LiveServer) -> None:
         ("/agent/stream", {"json": {"query": "hi", "unexpected": 1}}, 422, "invalid_request"),
         ("/mas/stream", {"json": {"query": "hi", "system": "researcher"}}, 404, "not_found"),
         (
+            "/mas/stream",
+            {"json": {"query": "hi", "system": "research-team", "entry_agent": "ghost"}},
+            404,
+            "not_found",
+        ),
+        (
             "/agent/stream",
             {"content": b'{"query": "' + b"x" * (10 * 1024 * 1024) + b'"}'},
             413,

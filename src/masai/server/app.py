@@ -233,7 +233,10 @@ def create_app(
     async def mas_stream(request: Request) -> Response:
         check_key(request)
         body = await stream_request(request)
-        return sse(handler_for(body), find(body.system, "system"), body)
+        target = find(body.system, "system")
+        if body.entry_agent is not None:
+            find(body.entry_agent, "agent")  # an unknown entry agent is a 404, not a failed run
+        return sse(handler_for(body), target, body)
 
     # -- OpenAI-compatible -----------------------------------------------------------------------
     @app.get("/v1/models")
