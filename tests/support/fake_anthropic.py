@@ -12,10 +12,8 @@ Streams follow the documented event flow, each frame ``event: <type>\\ndata: <js
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
-import itertools
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -26,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .fake_openai import DroppedConnection, Recorded
+from .fake_server import DroppedConnection, Recorded, ScriptedFake
 from .server import live_server
 
 Event = dict[str, Any]
@@ -126,34 +124,12 @@ def stream_error_reply(reply: Reply, at: int, type: str, message: str) -> Reply:
     return dataclasses.replace(reply, error={"type": type, "message": message}, error_at=at)
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedFake[Reply]):
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.url = ""
-        self._replies: collections.deque[Reply] = collections.deque()
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        super().__init__(
+            lambda: error_reply(400, "invalid_request_error", "fake server: no scripted reply left")
+        )
         self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
-
-    def reset(self) -> None:
-        """Forget recorded requests and unused replies (between tests sharing a server)."""
-        with self._lock:
-            self._replies.clear()
-            self.requests.clear()
-
-    def script(self, *replies: Reply) -> None:
-        with self._lock:
-            self._replies.extend(replies)
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.requests]
-
-    def _next(self) -> Reply:
-        with self._lock:
-            if self._replies:
-                return self._replies.popleft()
-        return error_reply(400, "invalid_request_error", "fake server: no scripted reply left")
 
     def _error_body(self, error: dict[str, Any]) -> dict[str, Any]:
         return {"type": "error", "error": error, "request_id": f"req_fake{next(self._ids)}"}

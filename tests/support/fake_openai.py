@@ -13,10 +13,8 @@ Requests are recorded (path, query, headers, JSON body) so tests can check what 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
-import itertools
 import json
 import threading
 import time
@@ -28,21 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .fake_server import DroppedConnection, Recorded, ScriptedFake
 from .server import live_server
 
 Delta = dict[str, Any]
-
-
-class DroppedConnection(Exception):
-    """Raised inside a streaming body: the server aborts the connection mid-response."""
-
-
-@dataclasses.dataclass
-class Recorded:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -118,13 +105,13 @@ def stream_error_reply(reply: Reply, at: int, message: str, *, type: str) -> Rep
     return dataclasses.replace(reply, error=error, error_at=at)
 
 
-class FakeOpenAI:
+class FakeOpenAI(ScriptedFake[Reply]):
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.url = ""
-        self._replies: collections.deque[Reply] = collections.deque()
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        super().__init__(
+            lambda: error_reply(
+                400, "fake server: no scripted reply left", type="fake_server_error"
+            )
+        )
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -139,26 +126,6 @@ class FakeOpenAI:
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
-
-    def reset(self) -> None:
-        """Forget recorded requests and unused replies (between tests sharing a server)."""
-        with self._lock:
-            self._replies.clear()
-            self.requests.clear()
-
-    def script(self, *replies: Reply) -> None:
-        with self._lock:
-            self._replies.extend(replies)
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.requests]
-
-    def _next(self) -> Reply:
-        with self._lock:
-            if self._replies:
-                return self._replies.popleft()
-        return error_reply(400, "fake server: no scripted reply left", type="fake_server_error")
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
