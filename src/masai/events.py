@@ -320,14 +320,6 @@ def _close_open_call(sink: Sink, tool_name: str, tool_call_id: str | None) -> st
     return sink.close_call(tool_name, tool_call_id)
 
 
-def _custom_event(
-    sink: Sink, content: str, custom_data: dict[str, Any] | None, metadata: dict[str, Any] | None
-) -> StreamingEvent | None:
-    if sink.accepts is not None and "custom" not in sink.accepts:
-        return None
-    return _build(sink, "custom", {"content": content, "custom_data": custom_data or {}}, metadata)
-
-
 def _output_text(output: Any) -> str:
     if isinstance(output, str):
         return output
@@ -452,5 +444,7 @@ def emit_custom_event_sync(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     sink = _sink_var.get()
-    if sink is not None and (event := _custom_event(sink, content, custom_data, metadata)):
-        sink.send_sync(event)
+    if sink is None or (sink.accepts is not None and "custom" not in sink.accepts):
+        return
+    data = {"content": content, "custom_data": custom_data or {}}
+    sink.send_sync(_build(sink, "custom", data, metadata))

@@ -11,7 +11,6 @@ Streams follow the documented event flow, each frame ``event: <type>\\ndata: <js
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -24,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .fake_server import DroppedConnection, Recorded, ScriptedFake
+from .fake_server import Recorded, ScriptedFake, before_step
 from .server import live_server
 
 Event = dict[str, Any]
@@ -172,12 +171,7 @@ class FakeAnthropic(ScriptedFake[Reply]):
         yield frame({"type": "message_start", "message": message})
         yield frame({"type": "ping"})
         for i, event in enumerate(reply.events):
-            if i == reply.drop_at:
-                raise DroppedConnection
-            if reply.gate is not None and i == reply.gate_at:
-                await asyncio.to_thread(
-                    reply.gate.wait, 10
-                )  # bounded: a failed test may not set it
+            await before_step(reply, i)
             if reply.error is not None and i == reply.error_at:
                 yield frame(self._error_body(reply.error))
                 return

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .fake_server import DroppedConnection, Recorded, ScriptedFake
+from .fake_server import Recorded, ScriptedFake, before_step
 from .server import live_server
 
 Delta = dict[str, Any]
@@ -163,12 +163,7 @@ class FakeOpenAI(ScriptedFake[Reply]):
             return frame({**head, "choices": [choice], **extra})
 
         for i, delta in enumerate(reply.deltas):
-            if i == reply.drop_at:
-                raise DroppedConnection
-            if reply.gate is not None and i == reply.gate_at:
-                await asyncio.to_thread(
-                    reply.gate.wait, 10
-                )  # bounded: a failed test may not set it
+            await before_step(reply, i)
             if reply.error is not None and i == reply.error_at:
                 yield frame({"error": reply.error})
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import itertools
@@ -55,3 +56,12 @@ class ScriptedFake(Generic[R]):
             if self._replies:
                 return self._replies.popleft()
         return self._no_reply()
+
+
+async def before_step(reply: Any, step: int) -> None:
+    """A scripted stream's controls before ``step``: cut the connection, or hold at a gate
+    (bounded, so a failing test that never opens it cannot hang)."""
+    if step == reply.drop_at:
+        raise DroppedConnection
+    if reply.gate is not None and step == reply.gate_at:
+        await asyncio.to_thread(reply.gate.wait, 10)

@@ -74,11 +74,13 @@ def _memory_update(event: StreamingEvent) -> Delta:
     }
 
 
+def _custom(event: StreamingEvent) -> Delta:
+    data = event.data
+    return {"content": data.get("content", ""), "custom_data": data.get("custom_data") or {}}
+
+
 _DELTAS: dict[str, Callable[[StreamingEvent], Delta]] = {
-    "custom": lambda e: {
-        "content": e.data.get("content", ""),
-        "custom_data": e.data.get("custom_data") or {},
-    },
+    "custom": _custom,
     "token": lambda e: {"content": e.data.get("content", "")},
     "reasoning": lambda e: {"content": e.data.get("reasoning", "")},
     "answer": lambda e: {
@@ -138,12 +140,7 @@ class ChunkEncoder:
     def event(self, event: StreamingEvent) -> bytes:
         kind = event.event_type
         if kind == "custom":  # the most frequent event: skip the general mapping
-            data = event.data
-            delta = {
-                "content": data.get("content", ""),
-                "custom_data": data.get("custom_data") or {},
-            }
-            finish = _FINISH[None]
+            delta, finish = _custom(event), _FINISH[None]
         else:
             delta, finish_reason = event_delta(event)
             finish = _FINISH[finish_reason]
