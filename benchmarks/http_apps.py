@@ -29,14 +29,21 @@ def _plan(query: str) -> tuple[int, float]:
     return int(count), float(interval)
 
 
+async def _pace(start: float, i: int, interval: float) -> None:
+    """Sleep until event ``i + 1`` is due: deadlines, not fixed sleeps, so the rate is one per
+    ``interval`` however coarse the loop's timers are (uvloop's are 1 ms) or busy the loop is."""
+    await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.monotonic()))
+
+
 @tool
 async def emit_events(count: int, interval: float) -> str:
     """Emits ``count`` progress events, ``interval`` seconds apart (or holds the stream)."""
     if count == 0:
         await asyncio.sleep(interval)
+    start = time.monotonic()
     for i in range(count):
         await emit_custom_event("tick", {"i": i, "t": time.time()})
-        await asyncio.sleep(interval)
+        await _pace(start, i, interval)
     return "done"
 
 
@@ -62,6 +69,7 @@ def build_registry() -> Registry:
 async def _events(count: int, interval: float) -> AsyncIterator[dict[str, str]]:
     if count == 0:
         await asyncio.sleep(interval)
+    start = time.monotonic()
     for i in range(count):
         chunk = {
             "id": "chatcmpl-bench",
@@ -79,7 +87,7 @@ async def _events(count: int, interval: float) -> AsyncIterator[dict[str, str]]:
             "metadata": {},
         }
         yield {"data": json.dumps(chunk)}
-        await asyncio.sleep(interval)
+        await _pace(start, i, interval)
     yield {"data": "[DONE]"}
 
 

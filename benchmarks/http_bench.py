@@ -1,11 +1,22 @@
-"""Over HTTP: ``masai serve`` against a plain sse-starlette endpoint, both on uvicorn."""
+"""Over HTTP: ``masai serve`` against a plain sse-starlette endpoint, both on uvicorn.
+
+Runs as its own process (``python -m benchmarks.http_bench [--quick]``, JSON on stdout) so the
+client can have its own event loop (uvloop, as the servers have) and, on a machine with two or
+more CPUs, its own CPU: each server is pinned to CPU 0 and the client to CPU 1. A uvicorn worker
+uses one core whatever the machine has; pinning keeps client and server from competing for the
+same one, so latency measures the server, not the scheduler.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import re
 import socket
+import ssl
+import statistics
 import subprocess
 import sys
 import time
@@ -16,6 +27,17 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 T_FIELD = re.compile(rb'"t": ?([0-9.]+)')
+
+
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin(pid: int, index: int) -> bool:
+    """Run ``pid`` (0: this process) on the ``index``-th CPU, if the machine has two or more."""
+    if len(CPUS) < 2:
+        return False
+    os.sched_setaffinity(pid, {CPUS[index]})
+    return True
 
 
 def start_masai(*options: str) -> tuple[subprocess.Popen[str], str]:
@@ -101,10 +123,14 @@ def rss_mb(pid: int) -> float:
 
 async def _one(client: httpx.AsyncClient, url: str, query: str, lags: list[float]) -> int:
     """Receive one stream, timing each event. Cheap on purpose (a regex over raw bytes, not a
-    parser per line): the client shares the machine with the server it measures."""
+    parser per line; a client per stream, since one pool of 100 connections scans itself on
+    every read): the client shares the machine with the server it measures."""
     received = 0
     tail = b""
-    async with client.stream("POST", f"{url}/agent/stream", json={"query": query}) as response:
+    async with (
+        client,
+        client.stream("POST", f"{url}/agent/stream", json={"query": query}) as response,
+    ):
         async for piece in response.aiter_raw():
             now = time.time()
             data = tail + piece
@@ -125,13 +151,12 @@ def _frames_end(data: bytes) -> int:
 async def throughput(url: str, streams: int, count: int, interval: float) -> dict[str, float]:
     """``streams`` clients at once, each receiving ``count`` events emitted ``interval`` apart."""
     lags: list[float] = []
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        t0 = time.perf_counter()
-        counts = await asyncio.gather(
-            *(_one(client, url, f"{count} {interval}", lags) for _ in range(streams))
-        )
-        elapsed = time.perf_counter() - t0
+    tls = ssl.create_default_context()  # unused on http://, but each client would load its own
+    clients = [httpx.AsyncClient(timeout=120, verify=tls) for _ in range(streams)]
+    t0 = time.perf_counter()
+    query = f"{count} {interval}"
+    counts = await asyncio.gather(*(_one(c, url, query, lags) for c in clients))
+    elapsed = time.perf_counter() - t0
     assert all(c == count for c in counts), counts[:5]
     lags.sort()
     return {
@@ -168,3 +193,46 @@ async def idle_rss(url: str, pid: int, streams: int) -> dict[str, float]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return {"rss_before_mb": before, "rss_mb": during, "streams": streams}
+
+
+async def measure(quick: bool, server_options: list[str]) -> dict[str, Any]:
+    """Each server in turn, alone on the machine: streaming throughput and latency (medians of
+    three runs), then the memory of idle connections."""
+    streams, count = (10, 100) if quick else (100, 1_000)
+    repeats = 1 if quick else 3
+    idle_streams = 100 if quick else 1_000
+    result: dict[str, Any] = {"streams": streams, "events": count, "idle_streams": idle_streams}
+    result["pinned"] = pin(0, 1)
+    servers = {
+        "masai": lambda: start_masai(*server_options),
+        "sse-starlette": start_baseline,
+    }
+    for name, start in servers.items():
+        proc, url = start()
+        pin(proc.pid, 0)
+        try:
+            await throughput(url, 10, 50, 0.001)  # warm-up: imports, first requests
+            runs = [await throughput(url, streams, count, 0.001) for _ in range(repeats)]
+            result[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            result[name]["idle"] = await idle_rss(url, proc.pid, idle_streams)
+        finally:
+            stop(proc)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("server_options", nargs="*", help="extra options for masai serve")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        run: Any = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    sys.stdout.write(json.dumps(run(measure(args.quick, args.server_options))) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -87,3 +87,17 @@ def test_import_masai_pulls_in_no_server_framework_or_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_import_masai_defers_the_agent_runtime() -> None:
+    """The runtime (pydantic schemas and all) loads on first use of one of its names."""
+    code = (
+        "import sys, masai;"
+        "before = 'masai.agents' in sys.modules or 'pydantic' in sys.modules;"
+        "from masai import AgentManager, tool;"
+        "print(before, 'masai.agents' in sys.modules, AgentManager.__module__);"
+        "masai.no_such_name"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "True", "masai.agents.manager"]
+    assert "AttributeError: module 'masai' has no attribute 'no_such_name'" in out.stderr

@@ -1,14 +1,13 @@
-"""masai: multi-agent LLM systems whose every step streams to the client as it happens."""
+"""masai: multi-agent LLM systems whose every step streams to the client as it happens.
 
-from .agents import (
-    Agent,
-    AgentDetails,
-    AgentLimits,
-    AgentManager,
-    RunContext,
-    StateSnapshot,
-    get_run_context,
-)
+The event vocabulary and emit API load with the package; the agent runtime (agents, models,
+tools, systems: pydantic and its schemas) loads on first use of one of its names, so code that
+only emits events (a tool library, a streaming endpoint) does not pay for it.
+"""
+
+import importlib as _importlib
+import typing as _typing
+
 from .events import (
     EVENT_TYPES,
     EventType,
@@ -39,10 +38,21 @@ from .exceptions import (
     StreamClosed,
     ToolError,
 )
-from .memory import SharedMemory
-from .models import Decision, FunctionModel, Model, ModelRequest, ScriptedModel
-from .systems import MultiAgentSystem, SupervisorConfig
-from .tools import Tool, tool
+
+if _typing.TYPE_CHECKING:
+    from .agents import (
+        Agent,
+        AgentDetails,
+        AgentLimits,
+        AgentManager,
+        RunContext,
+        StateSnapshot,
+        get_run_context,
+    )
+    from .memory import SharedMemory
+    from .models import Decision, FunctionModel, Model, ModelRequest, ScriptedModel
+    from .systems import MultiAgentSystem, SupervisorConfig
+    from .tools import Tool, tool
 
 __version__ = "0.1.0"
 
@@ -92,3 +102,40 @@ __all__ = (
     "set_streaming_callback",
     "tool",
 )
+
+#: Names of the runtime, and the module each is loaded from on first access (PEP 562).
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "Agent",
+            "AgentDetails",
+            "AgentLimits",
+            "AgentManager",
+            "RunContext",
+            "StateSnapshot",
+            "get_run_context",
+        ),
+        ".agents",
+    ),
+    "SharedMemory": ".memory",
+    **dict.fromkeys(
+        ("Decision", "FunctionModel", "Model", "ModelRequest", "ScriptedModel"), ".models"
+    ),
+    "MultiAgentSystem": ".systems",
+    "SupervisorConfig": ".systems",
+    "Tool": ".tools",
+    "tool": ".tools",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'masai' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _json
+
 if TYPE_CHECKING:
     from ._sinks import Sink
 
@@ -32,12 +34,33 @@ class Scope:
     tool_name: str | None = None
     #: The agent run's ``RunContext`` (session, shared memory, co-workers), for tools.
     run: Any = None
-    #: The metadata every event from here starts with, built once per scope, not per event.
+    #: The metadata every event from here carries after ``run_id`` and ``seq``, built once per
+    #: scope, not per event; and the same as JSON (``,"agent":…}``), so an encoder can splice
+    #: it into each chunk instead of serialising it again.
     metadata: dict[str, Any] = dataclasses.field(init=False, repr=False, compare=False)
+    metadata_json: bytes = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         base = {"agent": self.agent, "node": self.node, "agent_path": list(self.agent_path)}
+        if self.tool_call_id is not None:
+            base["tool_call_id"] = self.tool_call_id
         object.__setattr__(self, "metadata", base)
+        object.__setattr__(self, "metadata_json", b"," + _json.dumps(base)[1:])
+
+    def evolve(self, changes: dict[str, Any]) -> Scope:
+        """A copy with ``changes``; ``dataclasses.replace`` without its per-call introspection
+        (a scope is entered for every node and tool call)."""
+        return Scope(
+            **{
+                "agent": self.agent,
+                "node": self.node,
+                "agent_path": self.agent_path,
+                "tool_call_id": self.tool_call_id,
+                "tool_name": self.tool_name,
+                "run": self.run,
+                **changes,
+            }
+        )
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,7 +97,7 @@ def reset_var(var: ContextVar[T], token: Token[T]) -> None:
 
 @contextlib.contextmanager
 def scoped(**changes: Any) -> Iterator[Scope]:
-    scope = dataclasses.replace(_scope_var.get(), **changes)  # (re-runs __post_init__)
+    scope = _scope_var.get().evolve(changes)
     token = _scope_var.set(scope)
     try:
         yield scope

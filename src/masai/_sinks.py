@@ -44,7 +44,9 @@ class Sink:
         "accepts",
         "chunk_id",
         "created",
+        "offer",
         "run_id",
+        "takes_custom",
     )
 
     def __init__(self, *, accepts: Container[str] | None = None, run_id: str | None = None) -> None:
@@ -53,6 +55,11 @@ class Sink:
         self.created = int(time.time())
         #: Event types this sink takes; ``None`` takes all. Checked before an event is built.
         self.accepts = accepts
+        #: The same question for the most frequent event type, answered once.
+        self.takes_custom = accepts is None or "custom" in accepts
+        #: Take the event now if that needs no waiting (the emit fast path); else False and
+        #: the caller awaits ``send``. An attribute, so a subclass can bind its buffer's own.
+        self.offer: Callable[[StreamingEvent], bool] = _refuse
         self._seq = 0
         self._tool_index = 0
         self._open_calls: dict[str, list[str]] = {}
@@ -60,8 +67,10 @@ class Sink:
     # -- numbering -------------------------------------------------------------------------
     def stamp(self, event: StreamingEvent) -> StreamingEvent:
         """Number an event at the moment its position in the stream is final."""
-        event.metadata["seq"] = self._seq
-        self._seq += 1
+        seq = event._seq = self._seq
+        self._seq = seq + 1
+        if event._md is not None:
+            event._md["seq"] = seq
         event._sink = self
         if event.event_type == "tool_call":
             event._tool_index = self._tool_index
@@ -94,11 +103,6 @@ class Sink:
         return None
 
     # -- delivery ----------------------------------------------------------------------------
-    def offer(self, event: StreamingEvent) -> bool:
-        """Take the event now if that needs no waiting (the emit fast path); else False and
-        the caller awaits ``send``."""
-        return False
-
     async def send(self, event: StreamingEvent) -> None:
         raise NotImplementedError
 
@@ -113,9 +117,14 @@ class Sink:
         await self.send(event)
 
 
+def _refuse(event: StreamingEvent) -> bool:
+    return False
+
+
 def adopt(sink: Sink, event: StreamingEvent) -> None:
     """Give a hand-built event the metadata every event carries."""
     scope = current_scope()
+    event._sink = sink
     md = event.metadata
     md["run_id"] = sink.run_id
     md.setdefault("seq", None)

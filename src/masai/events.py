@@ -23,7 +23,7 @@ from contextvars import Token
 from typing import Any, Literal, NotRequired, TypedDict, TypeVar, get_args
 
 from . import _json
-from ._context import OpenCall, _open_call_var, _scope_var, _sink_var, reset_var
+from ._context import OpenCall, Scope, _open_call_var, _scope_var, _sink_var, reset_var
 from ._sinks import Callback, CallbackSink, Sink, new_tool_call_id
 
 __all__ = (
@@ -133,11 +133,20 @@ class ErrorData(TypedDict):
 class StreamingEvent:
     """One thing that happened during a run. Treat as immutable once emitted."""
 
-    __slots__ = ("_sink", "_tool_index", "data", "event_type", "metadata", "timestamp")
+    __slots__ = (
+        "_delta_is_data",
+        "_md",
+        "_scope",
+        "_seq",
+        "_sink",
+        "_tool_index",
+        "data",
+        "event_type",
+        "timestamp",
+    )
 
     event_type: EventType
     data: dict[str, Any]
-    metadata: dict[str, Any]
     timestamp: float
 
     def __init__(
@@ -150,11 +159,30 @@ class StreamingEvent:
     ) -> None:
         self.event_type = event_type
         self.data = data
-        self.metadata = metadata if metadata is not None else {}
+        self._md: dict[str, Any] | None = metadata if metadata is not None else {}
         self.timestamp = time.time() if timestamp is None else timestamp
+        # An emitted event's metadata is its scope's plus run_id and seq; it stays in that form
+        # (so encoders splice the scope's pre-serialised JSON) until someone reads ``metadata``.
+        self._scope: Scope | None = None
+        self._seq: int | None = None
         # Set when a sink accepts the event: the stream identity shared by all its chunks.
         self._sink: Sink | None = None
         self._tool_index: int | None = None
+        # ``data`` is already the chunk's delta (custom events from ``emit_custom_event``).
+        self._delta_is_data = False
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        md = self._md
+        if md is None:
+            scope = self._scope
+            assert scope is not None and self._sink is not None
+            md = self._md = {"run_id": self._sink.run_id, "seq": self._seq, **scope.metadata}
+        return md
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._md = value
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,9 +269,7 @@ def _build(
     metadata: dict[str, Any] | None,
     tool_call_id: str | None = None,
 ) -> StreamingEvent:
-    # The hot path of every emit: one dict built from the scope's precomputed base.
     scope = _scope_var.get()
-    md: dict[str, Any] = {"run_id": sink.run_id, "seq": None, **scope.metadata}
     call_id = tool_call_id or scope.tool_call_id
     if call_id is None and event_type == "custom":
         # Progress from inside a tool that was announced by hand: attribute it to that call.
@@ -252,6 +278,9 @@ def _build(
             call_id = open_call.tool_call_id
         elif sink._open_calls:
             call_id = sink.sole_open_call()
+    if not metadata and call_id == scope.tool_call_id:
+        return _scoped_event(sink, event_type, data, scope)
+    md: dict[str, Any] = {"run_id": sink.run_id, "seq": None, **scope.metadata}
     if call_id is not None:
         md["tool_call_id"] = call_id
     if metadata:
@@ -259,7 +288,31 @@ def _build(
             if key in _RESERVED or (value is None and key in md):
                 continue
             md[key] = value
-    return StreamingEvent(event_type, data, md)  # type: ignore[arg-type]
+    event = StreamingEvent(event_type, data, md)  # type: ignore[arg-type]
+    event._sink = sink
+    return event
+
+
+def _scoped_event(
+    sink: Sink, event_type: str, data: dict[str, Any], scope: Scope, delta_is_data: bool = False
+) -> StreamingEvent:
+    """The hot path of every emit: an event whose metadata is its scope's, left unbuilt (see
+    ``StreamingEvent.metadata``); no ``__init__`` call."""
+    event = _new_event(StreamingEvent)
+    event.event_type = event_type  # type: ignore[assignment]
+    event.data = data
+    event._md = None
+    event._scope = scope
+    event._seq = None
+    event.timestamp = _now()
+    event._sink = sink
+    event._tool_index = None
+    event._delta_is_data = delta_is_data
+    return event
+
+
+_new_event = object.__new__
+_now = time.time
 
 
 def _tool_call_event(
@@ -385,9 +438,27 @@ async def emit_custom_event(
     """Emit progress or any data from inside a tool; ``custom_data["progress"]`` (0..1) drives
     progress bars."""
     sink = _sink_var.get()
-    if sink is None or (sink.accepts is not None and "custom" not in sink.accepts):
+    if sink is None or not sink.takes_custom:
         return
-    event = _build(sink, "custom", {"content": content, "custom_data": custom_data or {}}, metadata)
+    data = {"content": content, "custom_data": custom_data or {}}
+    scope = _scope_var.get()
+    if not metadata and (
+        scope.tool_call_id is not None
+        or (not sink._open_calls and _open_call_var.get() is None)  # (no call to attribute to)
+    ):
+        # Every progress tick comes through here: ``_scoped_event``, inlined.
+        event = _new_event(StreamingEvent)
+        event.event_type = "custom"
+        event.data = data
+        event._md = None
+        event._scope = scope
+        event._seq = None
+        event.timestamp = _now()
+        event._sink = sink
+        event._tool_index = None
+        event._delta_is_data = True
+    else:
+        event = _build(sink, "custom", data, metadata)
     if not sink.offer(event):
         await sink.send(event)
 

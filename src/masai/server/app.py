@@ -99,12 +99,22 @@ def create_app(
     registry: Registry | None = None,
     *,
     ping_interval: float = 15.0,
+    write_interval: float = 0.003,
     max_body_bytes: int = 1_000_000,
     api_key: str | None = None,
     debug: bool = False,
 ) -> FastAPI:
     """The masai server for ``registry`` (the built-in demo when omitted). With ``api_key``,
-    the API routes want ``Authorization: Bearer <key>``; the UI and ``/healthz`` stay open."""
+    the API routes want ``Authorization: Bearer <key>``; the UI and ``/healthz`` stay open.
+
+    ``write_interval`` (seconds) is the least time between two writes to one stream: the first
+    event after a quiet spell goes out at once, events that follow within the interval share
+    the next write. One write per event costs the server and every client a syscall and a
+    parse each; at 3 ms a burst reaches the browser faster than it can paint, in a fraction of
+    the writes. ``0`` writes every batch as soon as it is ready.
+    """
+    if write_interval < 0 or ping_interval <= 0:
+        raise ValueError("write_interval must be >= 0 and ping_interval > 0")
     if registry is None:
         from .demo import build_demo
 
@@ -204,6 +214,7 @@ def create_app(
             _SpecEncoder(handler, stream),
             headers=handler.get_headers(),
             ping_interval=ping_interval,
+            write_interval=write_interval,
             on_done=track(),
         )
 
@@ -274,6 +285,7 @@ def create_app(
                 ChatStreamEncoder(chat, stream),
                 headers=handler.get_headers(),
                 ping_interval=ping_interval,
+                write_interval=write_interval,
                 on_done=track(),
             )
         done = track()
@@ -337,13 +349,13 @@ class _SpecEncoder:
         from ..streaming import ChunkEncoder
 
         self.handler = handler
-        self.chunks = ChunkEncoder(handler.model, stream.chunk_id, stream.created)
+        self.chunks = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
 
     def start(self) -> bytes:
         return self.chunks.chunk({"role": "assistant"})
 
     def events(self, batch: list[Any]) -> bytes:
-        return b"".join(self.chunks.event(e) for e in batch)
+        return self.chunks.events(batch)
 
     def finish(self, stream: EventStream) -> bytes:
         return self.handler.final_chunk(stream, self.chunks) + DONE.encode()

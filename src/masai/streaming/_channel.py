@@ -41,16 +41,27 @@ class EventChannel(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
     # -- producers (all on the loop thread; threads arrive via call_soon_threadsafe) ---------
     def put_nowait(self, item: T) -> bool:
         """Append if there is room and nobody is queued ahead; False means wait."""
         if self._closed is not None:
             raise self._closed
+        return self.offer(item)
+
+    def offer(self, item: T) -> bool:
+        """``put_nowait`` that answers False rather than raising once closed (the caller's
+        slow path reports that)."""
+        if self._closed is not None:
+            return False
         items = self._items
         held = len(items) + self._in_flight
         if self._putters or held >= self._maxsize:
             return False
-        items.append(item)  # _append, inlined: this is every event's path
+        items.append(item)  # ``_append``, inlined: this is every event's path
         if held >= self.peak:
             self.peak = held + 1
         getter = self._getter

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._json import _OPTIONS, _default, dumps, dumps_str
+from .._json import dumps, dumps_str
 from .._sinks import new_tool_call_id
 
 if TYPE_CHECKING:
+    from .._sinks import Sink
     from ..events import StreamingEvent
 
 __all__ = ("ChunkEncoder", "encode_event", "event_delta")
@@ -112,12 +113,26 @@ _FINISH = {None: b',"finish_reason":null}]', "stop": b',"finish_reason":"stop"}]
 _orjson_dumps = orjson.dumps
 
 
+def _dumps(value: Any) -> bytes:
+    """``_json.dumps``, trying plain ``orjson.dumps`` first: no keyword parsing, and the same
+    bytes whenever it succeeds (the options only matter for values it refuses)."""
+    try:
+        return _orjson_dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return dumps(value)
+
+
 class ChunkEncoder:
-    """Encodes the chunks of one stream: one id and one ``created`` for all of them."""
+    """Encodes the chunks of one stream: one id and one ``created`` for all of them.
 
-    __slots__ = ("_head", "_types", "chunk_id", "created", "model")
+    Given the stream's ``sink``, events whose metadata is still their scope's (see
+    ``StreamingEvent.metadata``) are spliced from pre-serialised parts: per event only the delta
+    and ``seq`` are encoded. Any other event takes the general path; the bytes are the same.
+    """
 
-    def __init__(self, model: str, chunk_id: str, created: int) -> None:
+    __slots__ = ("_head", "_mids", "_sink", "_types", "chunk_id", "created", "model")
+
+    def __init__(self, model: str, chunk_id: str, created: int, *, sink: Sink | None = None):
         self.model = model
         self.chunk_id = chunk_id
         self.created = created
@@ -131,6 +146,12 @@ class ChunkEncoder:
             + b',"choices":[{"index":0,"delta":'
         )
         self._types: dict[str, bytes] = {}
+        self._sink = sink
+        #: Per event type: everything between the delta and the value of ``seq``.
+        self._mids: dict[str, bytes] = {}
+        if sink is not None:
+            for kind in ("custom", "token"):
+                self._mid(kind, sink)
 
     def chunk(self, delta: Delta, finish_reason: str | None = None) -> bytes:
         """A frame without event fields: the role chunk and the final ``stop`` chunk."""
@@ -140,23 +161,60 @@ class ChunkEncoder:
     def event(self, event: StreamingEvent) -> bytes:
         kind = event.event_type
         if kind == "custom":  # the most frequent event: skip the general mapping
-            delta, finish = _custom(event), _FINISH[None]
+            delta, finish_reason = _custom(event), None
         else:
             delta, finish_reason = event_delta(event)
-            finish = _FINISH[finish_reason]
-        type_field = self._types.get(kind)
-        if type_field is None:
-            type_field = self._types[kind] = b',"event_type":' + dumps(kind) + b',"metadata":'
-        try:
-            body = (
-                _orjson_dumps(delta, default=_default, option=_OPTIONS)
-                + finish
-                + type_field
-                + (_orjson_dumps(event.metadata, default=_default, option=_OPTIONS))
-            )
-        except (TypeError, orjson.JSONEncodeError):
-            body = dumps(delta) + finish + type_field + dumps(event.metadata)
-        return self._head + body + b"}\n\n"
+        delta_json = _dumps(delta)
+        scope, seq = event._scope, event._seq
+        if (
+            event._md is None
+            and scope is not None
+            and seq is not None
+            and event._sink is self._sink
+        ):
+            mid = self._mids.get(kind) or self._mid(kind, event._sink)
+            return b"%b%b%b%d%b}\n\n" % (self._head, delta_json, mid, seq, scope.metadata_json)
+        finish = _FINISH[finish_reason]
+        head = self._head + delta_json + finish + self._type_field(kind)
+        return head + _dumps(event.metadata) + b"}\n\n"
+
+    def events(self, batch: list[StreamingEvent]) -> bytes:
+        """A batch of events as one string of frames (one write): the same bytes as
+        ``event()`` for each, with a burst's progress events encoded in this loop."""
+        parts: list[bytes] = []
+        append = parts.append
+        head, mine = self._head, self._sink
+        custom_mid = self._mids.get("custom")
+        for event in batch:
+            # Custom events straight from ``emit_custom_event``: their data is the delta.
+            if event._delta_is_data and event._md is None and event._sink is mine:
+                try:  # (``_dumps``, inlined)
+                    delta_json = _orjson_dumps(event.data)
+                except (TypeError, orjson.JSONEncodeError):
+                    delta_json = dumps(event.data)
+                scope = event._scope
+                assert scope is not None  # (a lazy event has its scope; the stream numbered it)
+                frame = (head, delta_json, custom_mid, event._seq, scope.metadata_json)
+                append(b"%b%b%b%d%b}\n\n" % frame)  # type: ignore[str-format]
+            else:
+                append(self.event(event))
+        return b"".join(parts)
+
+    def _mid(self, kind: str, sink: Sink | None) -> bytes:
+        mid = self._mids[kind] = (
+            _FINISH["stop" if kind == "error" else None]
+            + self._type_field(kind)
+            + b'{"run_id":'
+            + dumps(None if sink is None else sink.run_id)
+            + b',"seq":'
+        )
+        return mid
+
+    def _type_field(self, kind: str) -> bytes:
+        field = self._types.get(kind)
+        if field is None:
+            field = self._types[kind] = b',"event_type":' + dumps(kind) + b',"metadata":'
+        return field
 
     def choice(self, choice_data: dict[str, Any]) -> bytes:
         """A frame from a free-form choice (the spec's ``_format_sse_event``)."""
@@ -175,5 +233,5 @@ def encode_event(event: StreamingEvent, model: str) -> bytes:
     ``created`` if a stream accepted it, else gets its own."""
     sink = event._sink
     if sink is not None:
-        return ChunkEncoder(model, sink.chunk_id, sink.created).event(event)
+        return ChunkEncoder(model, sink.chunk_id, sink.created, sink=sink).event(event)
     return ChunkEncoder(model, f"chatcmpl-{uuid.uuid4().hex}", int(event.timestamp)).event(event)

@@ -58,6 +58,7 @@ class EventStream(Sink):
         super().__init__(accepts=accepts, run_id=run_id)
         self._run = run
         self._channel: EventChannel[StreamingEvent] = EventChannel(max_buffered_events)
+        self.offer = self._channel.offer
         self._task: asyncio.Task[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -70,6 +71,11 @@ class EventStream(Sink):
     @property
     def peak_buffered(self) -> int:
         return self._channel.peak
+
+    @property
+    def finished(self) -> bool:
+        """The run is over: what is buffered is all there will be."""
+        return self._channel.closed
 
     @property
     def task(self) -> asyncio.Task[Any] | None:
@@ -96,12 +102,6 @@ class EventStream(Sink):
             self._channel.close()
 
     # -- Sink --------------------------------------------------------------------------------
-    def offer(self, event: StreamingEvent) -> bool:
-        try:
-            return self._channel.put_nowait(event)
-        except StreamClosed:
-            return False  # send() reports it
-
     async def send(self, event: StreamingEvent) -> None:
         try:
             if not self._channel.put_nowait(event):
@@ -136,9 +136,16 @@ class EventStream(Sink):
         that ``wake()`` was called."""
         batch = await self._channel.get_batch()
         if batch:
-            stamp = self.stamp
-            for event in batch:
-                stamp(event)
+            seq = self._seq
+            for event in batch:  # ``Sink.stamp``, inlined: this runs for every event
+                event._seq = seq
+                if event._md is not None:
+                    event._md["seq"] = seq
+                if event.event_type == "tool_call":
+                    event._tool_index = self._tool_index
+                    self._tool_index += 1
+                seq += 1
+            self._seq = seq
         return batch
 
     def wake(self) -> None:

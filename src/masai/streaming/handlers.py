@@ -199,14 +199,14 @@ class EnhancedStreamHandler:
 
     async def stream_run(self, run: Run, role: str | None = None) -> AsyncIterator[str]:
         stream = self.open_stream(run)
-        encoder = ChunkEncoder(self.model, stream.chunk_id, stream.created)
+        encoder = ChunkEncoder(self.model, stream.chunk_id, stream.created, sink=stream)
         try:
             stream.start()
             yield encoder.chunk({"role": role or "assistant"}).decode()
             while (batch := await stream.next_batch()) is not None:
                 if self.coalesce:
                     if batch:
-                        yield b"".join([encoder.event(e) for e in batch]).decode()
+                        yield encoder.events(batch).decode()
                 else:
                     for event in batch:
                         yield encoder.event(event).decode()
@@ -307,5 +307,5 @@ def _drain(updates: AsyncIterator[Any]) -> Run:
 
 def _encoder_for(model: str, sink: Any) -> ChunkEncoder:
     if sink is not None:
-        return ChunkEncoder(model, sink.chunk_id, sink.created)
+        return ChunkEncoder(model, sink.chunk_id, sink.created, sink=sink)
     return ChunkEncoder(model, f"chatcmpl-{uuid.uuid4().hex}", int(time.time()))
