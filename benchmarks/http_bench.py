@@ -196,12 +196,19 @@ async def idle_rss(url: str, pid: int, streams: int) -> dict[str, float]:
 
 
 async def measure(quick: bool, server_options: list[str]) -> dict[str, Any]:
-    """Each server in turn, alone on the machine: streaming throughput and latency (medians of
-    three runs), then the memory of idle connections."""
+    """Each server in turn, alone on the machine: streaming throughput and latency under the
+    load of the issue and under a light one (medians of three runs), then the memory of idle
+    connections."""
     streams, count = (10, 100) if quick else (100, 1_000)
+    light = 2 if quick else 10
     repeats = 1 if quick else 3
     idle_streams = 100 if quick else 1_000
-    result: dict[str, Any] = {"streams": streams, "events": count, "idle_streams": idle_streams}
+    result: dict[str, Any] = {
+        "streams": streams,
+        "light_streams": light,
+        "events": count,
+        "idle_streams": idle_streams,
+    }
     result["pinned"] = pin(0, 1)
     servers = {
         "masai": lambda: start_masai(*server_options),
@@ -212,12 +219,17 @@ async def measure(quick: bool, server_options: list[str]) -> dict[str, Any]:
         pin(proc.pid, 0)
         try:
             await throughput(url, 10, 50, 0.001)  # warm-up: imports, first requests
-            runs = [await throughput(url, streams, count, 0.001) for _ in range(repeats)]
-            result[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            result[name] = await _median_run(url, streams, count, repeats)
+            result[name]["light"] = await _median_run(url, light, count, repeats)
             result[name]["idle"] = await idle_rss(url, proc.pid, idle_streams)
         finally:
             stop(proc)
     return result
+
+
+async def _median_run(url: str, streams: int, count: int, repeats: int) -> dict[str, Any]:
+    runs = [await throughput(url, streams, count, 0.001) for _ in range(repeats)]
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 def main() -> None:

@@ -88,6 +88,18 @@ async def cpu_per_event(n: int, yield_each: bool, repeats: int) -> float:
     return statistics.median(samples)
 
 
+async def floor(n: int, yield_each: bool, repeats: int) -> float:
+    """CPU µs per event of the fake tool alone, emitting to no stream: what any pipeline pays
+    on top of. (In yielding mode, mostly the event loop's turn for ``sleep(0)``.)"""
+    samples = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        async for _update in FakeAgent(n, yield_each=yield_each).initiate_agent_astream("q"):
+            pass
+        samples.append((time.process_time() - t0) / n * 1e6)
+    return statistics.median(samples)
+
+
 async def latency(n: int) -> dict[str, float]:
     """emit → chunk latency at one event per millisecond."""
     handler = EnhancedStreamHandler()
@@ -148,6 +160,8 @@ async def main(quick: bool) -> dict[str, Any]:
     for n in sizes:
         result["cpu_us_per_event"][str(n)] = await cpu_per_event(n, False, repeats)
         result["cpu_us_per_event_yielding"][str(n)] = await cpu_per_event(n, True, repeats)
+    result["floor_us_per_event"] = await floor(sizes[-1], False, repeats)
+    result["floor_us_per_event_yielding"] = await floor(sizes[-1], True, repeats)
     result["latency"] = await latency(200 if quick else 2_000)
     result["concurrent_events_per_s"] = await concurrent(
         20 if quick else 100, 200 if quick else 1_000

@@ -25,6 +25,7 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
     assert {r["section"] for r in rows} == {"pipeline", "agent loop", "http", "import"}
     assert {r["baseline_name"] for r in rows} == {
         "masai-framework 0.6.5",
+        "the tool alone, reference venv",
         "LangGraph custom stream",
         "LangGraph 2-node graph",
         "sse-starlette",

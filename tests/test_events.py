@@ -374,3 +374,53 @@ def test_sync_callback_without_a_loop() -> None:
     finally:
         clear_streaming_callback()
     assert got == ["state"]  # plain threads don't inherit the context (see bind_context)
+
+
+async def test_spliced_chunks_match_the_general_encoding() -> None:
+    """Events whose metadata is still their scope's are encoded from pre-serialised parts;
+    every frame must equal the one built from the event's (then materialised) metadata."""
+    from masai.streaming import ChunkEncoder
+
+    async def run() -> None:
+        with agent_scope("writer"):
+            await emit_custom_event("outside any call")
+            with scoped(node="execute_tool"), tool_scope("search", "call_1"):
+                await emit_custom_event("half", {"progress": 0.5, "at": {1, 2}})
+                await emit_custom_event("with metadata", {"n": 1}, {"note": "x", "agent": "a2"})
+                await emit_event("token", {"content": "tok"})
+                await emit_event("custom", {"custom_data": {"k": 1}})  # not emit_custom_event
+            hand = await emit_tool_call("fetch", {"url": "u"})
+            await emit_custom_event("attributed to the hand-made call")
+            await emit_tool_output("fetch", "page")
+            await emit_event("reasoning", {"reasoning": "why"})
+            await emit_custom_event("nan", {"x": float("nan"), 3: "int key"})
+        assert hand is not None
+
+    handler = EnhancedStreamHandler(enable_token_events=True)
+    stream = handler.open_stream(run)
+    encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+    stream.start()
+    events: list[StreamingEvent] = []
+    spliced = b""
+    while (batch := await stream.next_batch()) is not None:
+        spliced += encoder.events(batch)
+        events.extend(batch)
+    await stream.aclose()
+
+    general = ChunkEncoder(handler.model, stream.chunk_id, stream.created)  # no splicing
+    expected = b"".join(general.event(e) for e in events)  # reads (materialises) metadata
+    assert spliced == expected
+    frames = [json.loads(f[6:]) for f in spliced.decode().split("\n\n") if f]
+    assert [f["metadata"] for f in frames] == [e.metadata for e in events]
+    assert [f["metadata"]["seq"] for f in frames] == list(range(len(events)))
+    by_content = {f["choices"][0]["delta"].get("content"): f for f in frames}
+    assert by_content["half"]["metadata"]["tool_call_id"] == "call_1"
+    assert by_content["half"]["choices"][0]["delta"]["custom_data"]["at"] == [1, 2]
+    assert by_content["with metadata"]["metadata"]["agent"] == "a2"
+    assert by_content["with metadata"]["metadata"]["note"] == "x"
+    assert "tool_call_id" not in by_content["outside any call"]["metadata"]
+    attributed = by_content["attributed to the hand-made call"]["metadata"]["tool_call_id"]
+    assert attributed.startswith("call_") and attributed != "call_1"
+    assert by_content[""]["choices"][0]["delta"] == {"content": "", "custom_data": {"k": 1}}
+    nan = by_content["nan"]["choices"][0]["delta"]["custom_data"]
+    assert nan == {"x": None, "3": "int key"}

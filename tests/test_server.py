@@ -21,8 +21,9 @@ import pytest
 from masai import AgentDetails, AgentManager, ScriptedModel, emit_custom_event, tool
 from masai.exceptions import ConfigError
 from masai.server import Registry, build_demo, create_app, load_registry
+from masai.server._pacing import WritePacing
 from tests.support.server import LiveServer, live_server
-from tests.support.sse import chunks, events
+from tests.support.sse import chunks, events, frames
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,6 +268,82 @@ def test_idle_streams_get_heartbeat_comments_and_no_gzip() -> None:
     text = response.text
     assert text.count(": ping\n\n") >= 3  # the tool sleeps 0.6 s
     assert events(text)[-1]["choices"][0]["delta"]["content"] == "rested"
+
+
+@tool
+async def burst(gap: float) -> str:
+    """A pause, one event, a pause, then ten events within ~10 ms."""
+    await asyncio.sleep(gap)
+    await emit_custom_event("first", {"t": time.time()})
+    await asyncio.sleep(gap)
+    for i in range(10):
+        await emit_custom_event(f"burst {i}", {"t": time.time()})
+        await asyncio.sleep(0.001)
+    return "done"
+
+
+def burst_registry() -> Registry:
+    manager = AgentManager(logging=False)
+    manager.create_agent(
+        "burster",
+        [burst],
+        AgentDetails(["bursting"]),
+        model=ScriptedModel(
+            [{"tool": "burst", "tool_input": {"gap": 0.5}}, {"satisfied": True, "answer": "ok"}]
+        ),
+    )
+    return Registry(manager)
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.2])
+def test_busy_streams_share_writes_and_a_quiet_one_writes_at_once(interval: float) -> None:
+    """Writes to one stream are ``write_interval`` apart; the first event after a quiet spell
+    is not held back."""
+    writes: list[list[tuple[str, float]]] = []  # per write: (custom event, its lag)
+    with (
+        live_server(create_app(burst_registry(), write_interval=interval, pacing_load=0)) as server,
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{server.url}/agent/stream", json={"query": "go"}) as response,
+    ):
+        pending = ""
+        for piece in response.iter_raw():
+            now, text = time.time(), pending + piece.decode()
+            cut = text.rfind("\n\n") + 2
+            pending = text[cut:]
+            parsed = [json.loads(f) for f in frames(text[:cut]) if f != "[DONE]"]
+            deltas = [f["choices"][0]["delta"] for f in parsed if f.get("event_type") == "custom"]
+            if deltas:
+                writes.append([(d["content"], now - d["custom_data"]["t"]) for d in deltas])
+    (first,), *burst_writes = writes
+    assert first[0] == "first" and first[1] < 0.1  # alone, and not held back
+    names = [name for write in burst_writes for name, _ in write]
+    assert names == [f"burst {i}" for i in range(10)]
+    if interval:
+        # The burst's first event goes out at once (a quiet spell before it), the rest together.
+        assert len(burst_writes) <= 3
+        assert max(lag for write in burst_writes for _, lag in write) < interval + 0.1
+    else:
+        assert len(burst_writes) >= 5  # every ready batch is written at once
+
+
+def test_write_interval_is_validated() -> None:
+    with pytest.raises(ValueError, match="write_interval"):
+        create_app(burst_registry(), write_interval=-1)
+
+
+def test_writes_are_paced_only_while_the_process_is_busy() -> None:
+    pacing = WritePacing(0.003, load=0.5, period=0.05)
+    assert pacing.gap() == 0.0  # just started: not busy
+    for _ in range(2):  # busy for two periods in a row (one could be a burst)
+        end = time.monotonic() + 0.06
+        while time.monotonic() < end:
+            pass
+        expected = pacing.gap()
+    assert expected == 0.003
+    time.sleep(0.06)  # a period at rest
+    assert pacing.gap() == 0.0
+    assert WritePacing(0.003, load=0).gap() == 0.003  # load 0: always
+    assert WritePacing(0.0, load=0).gap() == 0.0  # interval 0: never
 
 
 def test_disconnect_is_counted_as_cancelled() -> None:

@@ -40,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
         _registry(args.config),
         ping_interval=args.ping_interval,
         write_interval=args.write_interval_ms / 1000,
+        pacing_load=args.pacing_load,
         api_key=args.api_key or os.environ.get("MASAI_API_KEY") or None,
         debug=args.debug,
     )
@@ -224,8 +225,14 @@ def parser() -> argparse.ArgumentParser:
         "--write-interval-ms",
         type=float,
         default=3.0,
-        help="least time between two writes to one stream: events in between share a write "
-        "(default 3; 0 writes every batch at once)",
+        help="while the server is busy, the least time between two writes to one stream "
+        "(default 3; 0 never paces)",
+    )
+    s.add_argument(
+        "--pacing-load",
+        type=float,
+        default=0.5,
+        help="CPU load (fraction of one CPU) from which writes are paced (default 0.5)",
     )
     s.add_argument("--api-key", help="require this bearer token (or set MASAI_API_KEY)")
     s.add_argument("--debug", action="store_true", help="show error details in streams")

@@ -1,10 +1,10 @@
 """The server's SSE response: one run, streamed.
 
 Unlike ``StreamingResponse`` around a generator, it owns the run's ``EventStream``: every batch
-of ready events goes out in one write, writes to a busy stream are at least ``write_interval``
-apart (what arrives meanwhile joins the next one), an idle connection gets a ``: ping``
-comment, and the client's disconnect is watched for explicitly, so the run is cancelled at once
-rather than when a suspended generator is eventually collected.
+of ready events goes out in one write, while the server is busy writes to a stream are spaced
+out (``WritePacing``: what arrives meanwhile joins the next one), an idle connection gets a
+``: ping`` comment, and the client's disconnect is watched for explicitly, so the run is
+cancelled at once rather than when a suspended generator is eventually collected.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from ..events import StreamingEvent
 from ..streaming import EventStream
 from ..streaming.sse import comment
+from ._pacing import WritePacing
 
 __all__ = ("EventStreamResponse", "Outcome", "StreamEncoder")
 
@@ -47,7 +48,7 @@ class EventStreamResponse(Response):
         *,
         headers: dict[str, str],
         ping_interval: float,
-        write_interval: float = 0.0,
+        pacing: WritePacing | None = None,
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.stream = stream
@@ -56,7 +57,7 @@ class EventStreamResponse(Response):
         self.background = None
         self.init_headers(headers)  # no body: no content-length, streamed as it comes
         self.ping_interval = ping_interval
-        self.write_interval = write_interval
+        self.pacing = pacing
         self.on_done = on_done
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,7 +83,7 @@ class EventStreamResponse(Response):
 
     async def _pump(self, send: Send) -> Outcome:
         stream, encoder, interval = self.stream, self.encoder, self.ping_interval
-        gap = self.write_interval
+        pacing = self.pacing
         loop = asyncio.get_running_loop()
         last_write = loop.time()
 
@@ -108,8 +109,13 @@ class EventStreamResponse(Response):
             stream.start()
             await write(encoder.start())
             while True:
-                if gap and not stream.finished and (wait := last_write + gap - loop.time()) > 0:
-                    await asyncio.sleep(wait)  # a busy stream: gather events for one write
+                if (
+                    pacing is not None
+                    and not stream.finished
+                    and (gap := pacing.gap())
+                    and (wait := last_write + gap - loop.time()) > 0
+                ):
+                    await asyncio.sleep(wait)  # a busy server: gather events for one write
                 batch = await stream.next_batch()
                 if batch is None:
                     break

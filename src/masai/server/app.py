@@ -28,6 +28,7 @@ from ..exceptions import AgentNotFound, ConfigError
 from ..streaming import EnhancedStreamHandler, EventStream, SimpleStreamHandler
 from ..streaming.sse import DONE
 from ._openai_compat import ChatRequest, ChatStreamEncoder, FinalText, completion, error_body
+from ._pacing import WritePacing
 from ._response import EventStreamResponse, Outcome
 from ._targets import Registry, Target
 
@@ -100,6 +101,7 @@ def create_app(
     *,
     ping_interval: float = 15.0,
     write_interval: float = 0.003,
+    pacing_load: float = 0.5,
     max_body_bytes: int = 1_000_000,
     api_key: str | None = None,
     debug: bool = False,
@@ -107,14 +109,15 @@ def create_app(
     """The masai server for ``registry`` (the built-in demo when omitted). With ``api_key``,
     the API routes want ``Authorization: Bearer <key>``; the UI and ``/healthz`` stay open.
 
-    ``write_interval`` (seconds) is the least time between two writes to one stream: the first
-    event after a quiet spell goes out at once, events that follow within the interval share
-    the next write. One write per event costs the server and every client a syscall and a
-    parse each; at 3 ms a burst reaches the browser faster than it can paint, in a fraction of
-    the writes. ``0`` writes every batch as soon as it is ready.
+    Every event is written the moment it is ready while the process has CPU to spare. From
+    ``pacing_load`` of one CPU on, writes to one stream are ``write_interval`` seconds apart and
+    events in between share a write (``WritePacing``): a busy server spends its time on events
+    rather than syscalls, and its latency stays flat instead of queueing. ``pacing_load=0``
+    paces always; ``write_interval=0`` never.
     """
-    if write_interval < 0 or ping_interval <= 0:
-        raise ValueError("write_interval must be >= 0 and ping_interval > 0")
+    if ping_interval <= 0:
+        raise ValueError("ping_interval must be > 0")
+    pacing = WritePacing(write_interval, pacing_load)
     if registry is None:
         from .demo import build_demo
 
@@ -214,7 +217,7 @@ def create_app(
             _SpecEncoder(handler, stream),
             headers=handler.get_headers(),
             ping_interval=ping_interval,
-            write_interval=write_interval,
+            pacing=pacing,
             on_done=track(),
         )
 
@@ -285,7 +288,7 @@ def create_app(
                 ChatStreamEncoder(chat, stream),
                 headers=handler.get_headers(),
                 ping_interval=ping_interval,
-                write_interval=write_interval,
+                pacing=pacing,
                 on_done=track(),
             )
         done = track()
