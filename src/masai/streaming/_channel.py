@@ -23,23 +23,37 @@ _Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
 
 
 class EventChannel(Generic[T]):
-    __slots__ = ("_closed", "_getter", "_in_flight", "_items", "_maxsize", "_putters", "peak")
+    __slots__ = (
+        "_closed",
+        "_getter",
+        "_in_flight",
+        "_items",
+        "_maxsize",
+        "_peak",
+        "_putters",
+        "_room",
+    )
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
+        self._room = maxsize  # 0 once closed
         self._items: deque[T] = deque()
         # Producers waiting for room, each with the item it brings: moved in strictly in order.
         self._putters: deque[tuple[_Waiter, T]] = deque()
         self._getter: asyncio.Future[None] | None = None
         self._in_flight = 0  # handed to the consumer, not yet released by its next get
         self._closed: StreamClosed | None = None
-        #: Most items held at once (buffered + being written): the memory high-water mark.
-        self.peak = 0
+        self._peak = 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def peak(self) -> int:
+        """Most items held at once (buffered + being written): the memory high-water mark."""
+        return max(self._peak, len(self._items) + self._in_flight)
 
     @property
     def closed(self) -> bool:
@@ -54,19 +68,17 @@ class EventChannel(Generic[T]):
 
     def offer(self, item: T) -> bool:
         """``put_nowait`` that answers False rather than raising once closed (the caller's
-        slow path reports that)."""
-        if self._closed is not None:
-            return False
+        slow path reports that). Every event's path, so it does the least: the high-water
+        mark is taken when the consumer takes a batch, and a closed channel has no room."""
         items = self._items
-        held = len(items) + self._in_flight
-        if self._putters or held >= self._maxsize:
+        if self._putters or len(items) + self._in_flight >= self._room:
             return False
-        items.append(item)  # ``_append``, inlined: this is every event's path
-        if held >= self.peak:
-            self.peak = held + 1
+        items.append(item)
         getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+        if getter is not None:
+            self._getter = None  # woken once; later items need not look again
+            if not getter.done():
+                getter.set_result(None)
         return True
 
     async def put(self, item: T) -> None:
@@ -104,8 +116,8 @@ class EventChannel(Generic[T]):
     def _append(self, item: T) -> None:
         self._items.append(item)
         held = len(self._items) + self._in_flight
-        if held > self.peak:
-            self.peak = held
+        if held > self._peak:
+            self._peak = held
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
@@ -117,6 +129,9 @@ class EventChannel(Generic[T]):
 
         The previous batch is released here, so items being written count against the bound.
         """
+        held = len(self._items) + self._in_flight  # (at its highest just before a batch is taken)
+        if held > self._peak:
+            self._peak = held
         self._in_flight = 0
         self._admit_waiting()
         if not self._items:
@@ -154,6 +169,7 @@ class EventChannel(Generic[T]):
         if self._closed is not None:
             return
         self._closed = reason or StreamClosed("stream ended")
+        self._room = 0
         while self._putters:
             waiter, _ = self._putters.popleft()
             if not waiter.done():

@@ -192,9 +192,8 @@ class ChunkEncoder:
                     delta_json = _orjson_dumps(event.data)
                 except (TypeError, orjson.JSONEncodeError):
                     delta_json = dumps(event.data)
-                scope = event._scope
-                assert scope is not None  # (a lazy event has its scope; the stream numbered it)
-                frame = (head, delta_json, custom_mid, event._seq, scope.metadata_json)
+                # (An unbuilt event has its scope, and the stream numbered it.)
+                frame = (head, delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
                 append(b"%b%b%b%d%b}\n\n" % frame)  # type: ignore[str-format]
             else:
                 append(self.event(event))
