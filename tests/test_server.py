@@ -512,6 +512,20 @@ def test_cli_reports_bad_targets() -> None:
     assert done.returncode == 2 and "no agent named 'ghost'" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--write-interval-ms", "-1", "must be >= 0"),
+        ("--pacing-load", "nan", "must be >= 0"),
+        ("--ping-interval", "0", "must be > 0"),
+        ("--write-interval-ms", "soon", "not a number"),
+    ],
+)
+def test_cli_serve_rejects_bad_timings(option: str, value: str, message: str) -> None:
+    done = _masai("serve", "--port", "0", option, value)
+    assert done.returncode == 2 and f"argument {option}: {message}" in done.stderr
+
+
 def test_the_readme_demo_command_serves_the_demo() -> None:
     """``./scripts/demo --port 0``: starts, prints its URL, serves health and a streamed run."""
     process = subprocess.Popen(

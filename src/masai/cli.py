@@ -220,17 +220,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     s.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
-    s.add_argument("--ping-interval", type=float, default=15.0, help="seconds between pings")
+    s.add_argument(
+        "--ping-interval", type=_positive, default=15.0, help="seconds of silence before a ping"
+    )
     s.add_argument(
         "--write-interval-ms",
-        type=float,
+        type=_non_negative,
         default=3.0,
         help="while the server is busy, the least time between two writes to one stream "
         "(default 3; 0 never paces)",
     )
     s.add_argument(
         "--pacing-load",
-        type=float,
+        type=_non_negative,
         default=0.5,
         help="CPU load (fraction of one CPU) from which writes are paced (default 0.5)",
     )
@@ -251,6 +253,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one event per line as JSON")
     r.set_defaults(func=run)
     return top
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # (NaN too)
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
