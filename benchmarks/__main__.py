@@ -276,6 +276,32 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any]]:
                 mine_http[pct] <= base_http[pct] / 5 if pct == "p99_ms" else None,
             )
         )
+    saturated = f"{http['streams']} clients × {3 * http['events']:,} events, back to back"
+    mine_sat, base_sat = mine_http["saturated"], base_http["saturated"]
+    rows.append(
+        row(
+            "http",
+            f"events/s, {saturated}",
+            mine_sat["events_per_s"],
+            base_sat["events_per_s"],
+            "sse-starlette",
+            "events/s",
+            "",
+            None,
+        )
+    )
+    rows.append(
+        row(
+            "http",
+            f"emit→receive p99, {saturated}",
+            mine_sat["p99_ms"],
+            base_sat["p99_ms"],
+            "sse-starlette",
+            "ms",
+            "",
+            None,
+        )
+    )
     light = f"{http['light_streams']} clients × {http['events']:,} events, 1/ms (light load)"
     for pct in ("p50_ms", "p99_ms"):
         rows.append(

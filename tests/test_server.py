@@ -332,15 +332,24 @@ def test_write_interval_is_validated() -> None:
 
 
 def test_writes_are_paced_only_while_the_process_is_busy() -> None:
-    pacing = WritePacing(0.003, load=0.5, period=0.05)
+    pacing = WritePacing(0.003, load=0.2, period=0.05)
     assert pacing.gap() == 0.0  # just started: not busy
-    for _ in range(2):  # busy for two periods in a row (one could be a burst)
+
+    def spin() -> float:  # a period of busy CPU, then what the pacing says
         end = time.monotonic() + 0.06
         while time.monotonic() < end:
             pass
-        expected = pacing.gap()
-    assert expected == 0.003
+        return pacing.gap()
+
+    assert spin() == 0.0  # one busy period could be a burst (a run starting)
+    assert spin() == 0.003  # two in a row: a busy server
     time.sleep(0.06)  # a period at rest
+    assert pacing.gap() == 0.0
+    pacing.waited(0.0005)  # an event that hardly waited: no sign of trouble
+    assert pacing.gap() == 0.0
+    pacing.waited(0.005)  # one that queued: pace at once, for at least a period
+    assert pacing.gap() == 0.003
+    time.sleep(0.06)
     assert pacing.gap() == 0.0
     assert WritePacing(0.003, load=0).gap() == 0.003  # load 0: always
     assert WritePacing(0.0, load=0).gap() == 0.0  # interval 0: never

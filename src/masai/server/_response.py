@@ -10,6 +10,7 @@ cancelled at once rather than when a suspended generator is eventually collected
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -109,6 +110,7 @@ class EventStreamResponse(Response):
             stream.start()
             await write(encoder.start())
             while True:
+                paced = False
                 if (
                     pacing is not None
                     and not stream.finished
@@ -116,10 +118,13 @@ class EventStreamResponse(Response):
                     and (wait := last_write + gap - loop.time()) > 0
                 ):
                     await asyncio.sleep(wait)  # a busy server: gather events for one write
+                    paced = True
                 batch = await stream.next_batch()
                 if batch is None:
                     break
                 if batch:
+                    if pacing is not None and not paced:
+                        pacing.waited(time.time() - batch[0].timestamp)
                     await write(encoder.events(batch))
                 elif loop.time() - last_write >= interval:
                     await write(PING)
