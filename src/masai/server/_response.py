@@ -124,7 +124,9 @@ class EventStreamResponse(Response):
                     break
                 if batch:
                     if pacing is not None and not paced:
-                        pacing.waited(time.time() - batch[0].timestamp)
+                        emitted = batch[0].timestamp  # (a hand-built event may carry anything)
+                        if isinstance(emitted, float):
+                            pacing.waited(time.time() - emitted)
                     await write(encoder.events(batch))
                 elif loop.time() - last_write >= interval:
                     await write(PING)
