@@ -294,7 +294,7 @@ def _build(
 
 
 def _scoped_event(
-    sink: Sink, event_type: str, data: dict[str, Any], scope: Scope, delta_is_data: bool = False
+    sink: Sink, event_type: str, data: dict[str, Any], scope: Scope
 ) -> StreamingEvent:
     """The hot path of every emit: an event whose metadata is its scope's, left unbuilt (see
     ``StreamingEvent.metadata``); no ``__init__`` call."""
@@ -307,7 +307,7 @@ def _scoped_event(
     event.timestamp = _now()
     event._sink = sink
     event._tool_index = None
-    event._delta_is_data = delta_is_data
+    event._delta_is_data = False
     return event
 
 
