@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -95,14 +94,30 @@ def reset_var(var: ContextVar[T], token: Token[T]) -> None:
         var.reset(token)
 
 
-@contextlib.contextmanager
-def scoped(**changes: Any) -> Iterator[Scope]:
-    scope = _scope_var.get().evolve(changes)
-    token = _scope_var.set(scope)
-    try:
-        yield scope
-    finally:
-        reset_var(_scope_var, token)
+class _Entered:
+    """``with scoped(...)``: a plain context manager, not ``@contextmanager`` (a scope is
+    entered per node and per tool call; a generator and its wrapper each time add up)."""
+
+    __slots__ = ("_changes", "_token")
+
+    def __init__(self, changes: dict[str, Any]) -> None:
+        self._changes = changes
+        self._token: Token[Scope] | None = None
+
+    def __enter__(self) -> Scope:
+        scope = _scope_var.get().evolve(self._changes)
+        self._token = _scope_var.set(scope)
+        return scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            reset_var(_scope_var, self._token)
+            self._token = None
+
+
+def scoped(**changes: Any) -> contextlib.AbstractContextManager[Scope]:
+    """Run the ``with`` block in the current scope with ``changes`` (``agent=…``, ``node=…``)."""
+    return _Entered(changes)
 
 
 def agent_scope(agent: str) -> contextlib.AbstractContextManager[Scope]:
