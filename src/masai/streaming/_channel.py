@@ -133,7 +133,8 @@ class EventChannel(Generic[T]):
         if held > self._peak:
             self._peak = held
         self._in_flight = 0
-        self._admit_waiting()
+        if self._putters:
+            self._admit_waiting()
         if not self._items:
             if self._closed is not None:
                 return None
