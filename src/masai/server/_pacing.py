@@ -20,7 +20,7 @@ class WritePacing:
     __slots__ = ("_busy", "_cpu", "_hot", "_since", "interval", "late", "load", "period")
 
     def __init__(
-        self, interval: float, load: float = 0.5, period: float = 0.1, late: float = 0.002
+        self, interval: float, load: float = 0.5, period: float = 0.1, late: float = 0.005
     ) -> None:
         if interval < 0 or load < 0 or period <= 0 or late <= 0:
             raise ValueError("write_interval and pacing_load must be >= 0")
