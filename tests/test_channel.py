@@ -31,6 +31,28 @@ async def _get_after_put(ch: EventChannel[int], item: int) -> list[int] | None:
     return batch
 
 
+async def test_room_is_tracked_through_forced_items_waiting_producers_and_close() -> None:
+    ch: EventChannel[int] = EventChannel(3)
+    for i in range(5):  # a sync emit on the loop thread may pass the bound...
+        ch.force_put(i)
+    assert ch.offer(5) is False  # ...and then nobody else gets in
+    putter = asyncio.ensure_future(ch.put(5))
+    await asyncio.sleep(0)
+    assert await ch.get_batch() == [0, 1, 2, 3, 4]
+    assert ch.peak == 5
+    assert ch.offer(6) is False  # the batch being written still counts
+    batch = await ch.get_batch()  # released: the waiting producer goes first
+    await putter
+    assert batch == [5]
+    assert [ch.offer(i) for i in (6, 7, 8)] == [True, True, False]  # 1 in flight + 2
+    assert await ch.get_batch() == [6, 7]
+    ch.close()
+    assert ch.offer(9) is False
+    with pytest.raises(StreamClosed):
+        ch.put_nowait(9)
+    assert await ch.get_batch() is None
+
+
 async def test_waiting_producers_are_admitted_in_order() -> None:
     ch: EventChannel[str] = EventChannel(1)
     ch.put_nowait("a")
