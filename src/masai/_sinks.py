@@ -14,9 +14,9 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Container
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ __all__ = ("CallbackSink", "Sink", "new_tool_call_id")
 
 
 def new_tool_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
+    return f"call_{secrets.token_hex(12)}"
 
 
 class Sink:
@@ -50,7 +50,7 @@ class Sink:
     )
 
     def __init__(self, *, accepts: Container[str] | None = None, run_id: str | None = None) -> None:
-        self.run_id = run_id or uuid.uuid4().hex
+        self.run_id = run_id or secrets.token_hex(16)  # (uuid4's randomness, without the object)
         self.chunk_id = f"chatcmpl-{self.run_id}"
         self.created = int(time.time())
         #: Event types this sink takes; ``None`` takes all. Checked before an event is built.

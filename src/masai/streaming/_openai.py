@@ -150,8 +150,7 @@ class ChunkEncoder:
         #: Per event type: everything between the delta and the value of ``seq``.
         self._mids: dict[str, bytes] = {}
         if sink is not None:
-            for kind in ("custom", "token"):
-                self._mid(kind, sink)
+            self._mid("custom", sink)  # (``events()`` counts on it; others on first use)
 
     def chunk(self, delta: Delta, finish_reason: str | None = None) -> bytes:
         """A frame without event fields: the role chunk and the final ``stop`` chunk."""
