@@ -90,8 +90,10 @@ def current_sink() -> Sink | None:
 def reset_var(var: ContextVar[T], token: Token[T]) -> None:
     """Undo ``var.set``; a token from another Context (a generator finalised elsewhere) is a
     no-op, because the Context it belonged to is not the one running now."""
-    with contextlib.suppress(ValueError):
+    try:  # noqa: SIM105 (not contextlib.suppress: this runs on every scope exit)
         var.reset(token)
+    except ValueError:
+        pass
 
 
 class _Entered:
