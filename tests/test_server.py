@@ -549,7 +549,9 @@ def test_the_readme_demo_command_serves_the_demo() -> None:
         line = process.stdout.readline()
         assert line.startswith("masai serving on http://127.0.0.1:"), line
         url = line.split()[-1]
-        assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["status"] == "ok"
+        assert health["event_loop"] == "uvloop"  # masai serve takes uvicorn's loop choice
         page = httpx.get(f"{url}/")
         assert page.status_code == 200 and "<html" in page.text.lower()
         run = httpx.post(

@@ -7,6 +7,7 @@ or 5xx status; internals go to the log, never to the client.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -315,7 +316,8 @@ def create_app(
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         counts = {k: runs[k] for k in ("active", "completed", "cancelled", "failed")}
-        return {"status": "ok", "runs": counts}
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop / asyncio
+        return {"status": "ok", "runs": counts, "event_loop": loop}
 
     @app.get("/")
     async def index() -> Response:
