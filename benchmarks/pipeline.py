@@ -59,20 +59,14 @@ class FakeAgent:
         )
 
 
-async def drain(agent: FakeAgent) -> int:
-    """Run the agent through a handler; the number of SSE frames that came out."""
-    handler = EnhancedStreamHandler()
+async def drain(agent: FakeAgent, *, count: bool = True) -> int:
+    """Run the agent through a handler; the number of SSE frames that came out. Timed runs
+    pass ``count=False``: scanning the chunks would bill the harness's work to the pipeline."""
     frames = 0
-    async for chunk in handler.stream_agent_execution(agent, "q"):
-        frames += chunk.count("data: ")  # a chunk may carry several frames (one write)
+    async for chunk in EnhancedStreamHandler().stream_agent_execution(agent, "q"):
+        if count:
+            frames += chunk.count("data: ")  # a chunk may carry several frames (one write)
     return frames
-
-
-async def consume(agent: FakeAgent) -> None:
-    """Run the agent through a handler, receiving the chunks and nothing more (for timing:
-    scanning them would bill the harness's work to the pipeline)."""
-    async for _ in EnhancedStreamHandler().stream_agent_execution(agent, "q"):
-        pass
 
 
 async def cpu_per_event(n: int, yield_each: bool, repeats: int) -> float:
@@ -83,7 +77,7 @@ async def cpu_per_event(n: int, yield_each: bool, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         t0 = time.process_time()
-        await consume(FakeAgent(n, yield_each=yield_each))
+        await drain(FakeAgent(n, yield_each=yield_each), count=False)
         samples.append((time.process_time() - t0) / n * 1e6)
     return statistics.median(samples)
 

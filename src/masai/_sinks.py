@@ -17,7 +17,7 @@ import inspect
 import secrets
 import threading
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
@@ -67,15 +67,22 @@ class Sink:
     # -- numbering -------------------------------------------------------------------------
     def stamp(self, event: StreamingEvent) -> StreamingEvent:
         """Number an event at the moment its position in the stream is final."""
-        seq = event._seq = self._seq
-        self._seq = seq + 1
-        if event._md is not None:
-            event._md["seq"] = seq
-        event._sink = self
-        if event.event_type == "tool_call":
-            event._tool_index = self._tool_index
-            self._tool_index += 1
+        self.number((event,))
         return event
+
+    def number(self, events: Iterable[StreamingEvent]) -> None:
+        """``stamp`` for a batch in delivery order: one call, whatever its size."""
+        seq = self._seq
+        for event in events:
+            event._seq = seq
+            event._sink = self
+            if event._md is not None:
+                event._md["seq"] = seq
+            if event.event_type == "tool_call":
+                event._tool_index = self._tool_index
+                self._tool_index += 1
+            seq += 1
+        self._seq = seq
 
     # -- tool-call pairing for code that emits calls and outputs by hand ---------------------
     def open_call(self, tool_name: str, call_id: str) -> None:

@@ -30,7 +30,7 @@ class WritePacing:
         #: Fraction of one CPU from which writes are paced; 0 paces always.
         self.load = load
         self.period = period
-        self._busy = load == 0
+        self._busy = False
         self._hot = False  # the last period was over the load
         self._since = time.monotonic()
         self._cpu = time.process_time()

@@ -58,7 +58,7 @@ class EventStreamResponse(Response):
         self.background = None
         self.init_headers(headers)  # no body: no content-length, streamed as it comes
         self.ping_interval = ping_interval
-        self.pacing = pacing
+        self.pacing = pacing if pacing is not None else WritePacing(0.0)  # (never paces)
         self.on_done = on_done
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,8 +112,7 @@ class EventStreamResponse(Response):
             while True:
                 paced = False
                 if (
-                    pacing is not None
-                    and not stream.finished
+                    not stream.finished
                     and (gap := pacing.gap())
                     and (wait := last_write + gap - loop.time()) > 0
                 ):
@@ -123,7 +122,7 @@ class EventStreamResponse(Response):
                 if batch is None:
                     break
                 if batch:
-                    if pacing is not None and not paced:
+                    if not paced:
                         emitted = batch[0].timestamp  # (a hand-built event may carry anything)
                         if isinstance(emitted, float):
                             pacing.waited(time.time() - emitted)

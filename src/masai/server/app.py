@@ -30,7 +30,7 @@ from ..streaming import EnhancedStreamHandler, EventStream, SimpleStreamHandler
 from ..streaming.sse import DONE
 from ._openai_compat import ChatRequest, ChatStreamEncoder, FinalText, completion, error_body
 from ._pacing import WritePacing
-from ._response import EventStreamResponse, Outcome
+from ._response import EventStreamResponse, Outcome, StreamEncoder
 from ._targets import Registry, Target
 
 __all__ = ("StreamRequest", "create_app")
@@ -213,9 +213,15 @@ def create_app(
         except (ConfigError, AgentNotFound) as exc:
             raise _Error(422, str(exc), "invalid_request") from None
         stream = handler.open_stream(run)
+        return respond(handler, stream, _SpecEncoder(handler, stream))
+
+    def respond(
+        handler: EnhancedStreamHandler, stream: EventStream, encoder: StreamEncoder
+    ) -> EventStreamResponse:
+        """Every streamed response: the server's pings and pacing, counted in ``/healthz``."""
         return EventStreamResponse(
             stream,
-            _SpecEncoder(handler, stream),
+            encoder,
             headers=handler.get_headers(),
             ping_interval=ping_interval,
             pacing=pacing,
@@ -284,14 +290,7 @@ def create_app(
         handler = EnhancedStreamHandler(enable_token_events=True, debug=debug)
         stream = handler.open_stream(run_of(target, chat.query, chat.session_id))
         if chat.stream:
-            return EventStreamResponse(
-                stream,
-                ChatStreamEncoder(chat, stream),
-                headers=handler.get_headers(),
-                ping_interval=ping_interval,
-                pacing=pacing,
-                on_done=track(),
-            )
+            return respond(handler, stream, ChatStreamEncoder(chat, stream))
         done = track()
         text = FinalText()
         try:

@@ -150,7 +150,7 @@ class ChunkEncoder:
         #: Per event type: everything between the delta and the value of ``seq``.
         self._mids: dict[str, bytes] = {}
         if sink is not None:
-            self._mid("custom", sink)  # (``events()`` counts on it; others on first use)
+            self._mid("custom")  # (``events()`` counts on it; others on first use)
 
     def chunk(self, delta: Delta, finish_reason: str | None = None) -> bytes:
         """A frame without event fields: the role chunk and the final ``stop`` chunk."""
@@ -171,7 +171,7 @@ class ChunkEncoder:
             and seq is not None
             and event._sink is self._sink
         ):
-            mid = self._mids.get(kind) or self._mid(kind, event._sink)
+            mid = self._mids.get(kind) or self._mid(kind)
             return b"%b%b%b%d%b}\n\n" % (self._head, delta_json, mid, seq, scope.metadata_json)
         finish = _FINISH[finish_reason]
         head = self._head + delta_json + finish + self._type_field(kind)
@@ -198,12 +198,14 @@ class ChunkEncoder:
                 append(self.event(event))
         return b"".join(parts)
 
-    def _mid(self, kind: str, sink: Sink | None) -> bytes:
+    def _mid(self, kind: str) -> bytes:
+        """Only for events of the encoder's own stream (``self._sink`` is set)."""
+        assert self._sink is not None
         mid = self._mids[kind] = (
             _FINISH["stop" if kind == "error" else None]
             + self._type_field(kind)
             + b'{"run_id":'
-            + dumps(None if sink is None else sink.run_id)
+            + dumps(self._sink.run_id)
             + b',"seq":'
         )
         return mid

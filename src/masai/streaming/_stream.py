@@ -136,16 +136,7 @@ class EventStream(Sink):
         that ``wake()`` was called."""
         batch = await self._channel.get_batch()
         if batch:
-            seq = self._seq
-            for event in batch:  # ``Sink.stamp``, inlined: this runs for every event
-                event._seq = seq
-                if event._md is not None:
-                    event._md["seq"] = seq
-                if event.event_type == "tool_call":
-                    event._tool_index = self._tool_index
-                    self._tool_index += 1
-                seq += 1
-            self._seq = seq
+            self.number(batch)
         return batch
 
     def wake(self) -> None:
