@@ -23,7 +23,7 @@ class WritePacing:
         self, interval: float, load: float = 0.5, period: float = 0.1, late: float = 0.005
     ) -> None:
         if interval < 0 or load < 0 or period <= 0 or late <= 0:
-            raise ValueError("write_interval and pacing_load must be >= 0")
+            raise ValueError("write_interval and pacing_load must be >= 0; period, late > 0")
         self.interval = interval
         #: An event that waited this long for its write, unpaced, means the server is behind.
         self.late = late

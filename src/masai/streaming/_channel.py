@@ -25,7 +25,6 @@ _Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
 class EventChannel(Generic[T]):
     __slots__ = (
         "_closed",
-        "_free",
         "_getter",
         "_in_flight",
         "_items",
@@ -38,9 +37,6 @@ class EventChannel(Generic[T]):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
-        # Items that can be appended now without passing the bound: 0 while producers wait
-        # (they go first) and once closed. Kept up to date so a put is one test.
-        self._free = maxsize
         self._items: deque[T] = deque()
         # Producers waiting for room, each with the item it brings: moved in strictly in order.
         self._putters: deque[tuple[_Waiter, T]] = deque()
@@ -71,12 +67,15 @@ class EventChannel(Generic[T]):
     def offer(self, item: T) -> bool:
         """``put_nowait`` that answers False rather than raising once closed (the caller's
         slow path reports that). Every event's path, so it does the least: the high-water
-        mark is taken when the consumer takes a batch, and a closed channel has no room."""
-        free = self._free
-        if free <= 0:
+        mark is taken when the consumer takes a batch. Producers already waiting go first."""
+        items = self._items
+        if (
+            self._putters
+            or len(items) + self._in_flight >= self._maxsize
+            or self._closed is not None
+        ):
             return False
-        self._free = free - 1
-        self._items.append(item)
+        items.append(item)
         getter = self._getter
         if getter is not None:
             self._getter = None  # woken once; later items need not look again
@@ -118,7 +117,6 @@ class EventChannel(Generic[T]):
 
     def _append(self, item: T) -> None:
         self._items.append(item)
-        self._free = max(0, self._free - 1)
         held = len(self._items) + self._in_flight
         if held > self._peak:
             self._peak = held
@@ -142,7 +140,6 @@ class EventChannel(Generic[T]):
         if not self._items:
             if self._closed is not None:
                 return None
-            self._free = self._maxsize  # (nothing held, so nobody can be waiting)
             self._getter = asyncio.get_running_loop().create_future()
             try:
                 await self._getter
@@ -153,8 +150,6 @@ class EventChannel(Generic[T]):
         batch = list(self._items)
         self._items.clear()
         self._in_flight = len(batch)
-        if self._closed is None:
-            self._free = self._maxsize - len(batch)
         return batch
 
     def _admit_waiting(self) -> None:
@@ -177,7 +172,6 @@ class EventChannel(Generic[T]):
         if self._closed is not None:
             return
         self._closed = reason or StreamClosed("stream ended")
-        self._free = 0
         while self._putters:
             waiter, _ = self._putters.popleft()
             if not waiter.done():
