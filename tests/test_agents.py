@@ -459,7 +459,7 @@ async def test_sessions_are_separate_even_when_runs_overlap() -> None:
     ]
     for i in range(3, 6):
         await ask("alice", f"alice-{i}")
-    history = await agent.sessions.load("m", "alice")
+    history = await agent.sessions.load("local", "alice", "m")
     assert len(history) == 4 and history[-2].content == "alice-5"  # trimmed to memory_order
 
 

@@ -373,11 +373,11 @@ def test_disconnect_is_counted_as_cancelled() -> None:
 
 
 def test_api_key_protects_the_api_but_not_health_or_ui() -> None:
-    with live_server(create_app(slow_registry(), api_key="s3cret")) as server:
+    with live_server(create_app(slow_registry(), api_key="s3cret-key")) as server:
         assert httpx.get(f"{server.url}/v1/models").status_code == 401
         wrong = httpx.get(f"{server.url}/v1/models", headers={"authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
-        ok = httpx.get(f"{server.url}/v1/models", headers={"authorization": "Bearer s3cret"})
+        ok = httpx.get(f"{server.url}/v1/models", headers={"authorization": "Bearer s3cret-key"})
         assert ok.status_code == 200
         assert httpx.get(f"{server.url}/healthz").status_code == 200
 

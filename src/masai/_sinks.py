@@ -44,13 +44,27 @@ class Sink:
         "accepts",
         "chunk_id",
         "created",
+        "identity",
         "offer",
         "run_id",
+        "session_id",
         "takes_custom",
     )
 
-    def __init__(self, *, accepts: Container[str] | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        accepts: Container[str] | None = None,
+        run_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
         self.run_id = run_id or secrets.token_hex(16)  # (uuid4's randomness, without the object)
+        #: The conversation this run belongs to, when a server gave it one.
+        self.session_id = session_id
+        #: What every event's metadata starts with (before ``seq``).
+        self.identity: dict[str, Any] = {"run_id": self.run_id}
+        if session_id is not None:
+            self.identity["session_id"] = session_id
         self.chunk_id = f"chatcmpl-{self.run_id}"
         self.created = int(time.time())
         #: Event types this sink takes; ``None`` takes all. Checked before an event is built.
@@ -133,7 +147,7 @@ def adopt(sink: Sink, event: StreamingEvent) -> None:
     scope = current_scope()
     event._sink = sink
     md = event.metadata
-    md["run_id"] = sink.run_id
+    md.update(sink.identity)
     md.setdefault("seq", None)
     if md.get("agent") is None:
         md["agent"] = scope.agent

@@ -30,35 +30,51 @@ def _registry(config: str | None) -> Registry:
 
 # -- serve -----------------------------------------------------------------------------------
 
+#: Settings with a flag of their own below; every other numeric setting gets ``--its-name``.
+_SPECIAL = {"host", "api_keys", "insecure_no_auth", "allowed_hosts", "cors_origins", "docs"}
+_SPECIAL |= {"debug", "write_interval"}
+
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from .server import ServerSettings, build_demo, check_exposure, create_app, load_config
+    from .server._serve import ConnectionLimits, MasaiServer
 
-    from .server import create_app
-
-    app = create_app(
-        _registry(args.config),
-        ping_interval=args.ping_interval,
-        write_interval=args.write_interval_ms / 1000,
-        pacing_load=args.pacing_load,
-        api_key=args.api_key or os.environ.get("MASAI_API_KEY") or None,
-        debug=args.debug,
+    registry, from_file = load_config(args.config) if args.config else (build_demo(), {})
+    settings = ServerSettings.build(
+        from_file, ServerSettings.from_environment(), _flag_settings(args)
     )
+    check_exposure(settings)
+    app = create_app(registry, settings)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        hint = " (another server uses it? --port 0 picks a free one)" if exc.errno == 98 else ""
+        raise OSError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}{hint}") from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:  # the contract line clients wait for
-                sys.stdout.write(f"masai serving on http://{shown}:{port}\n")
-                sys.stdout.flush()
+    def announce() -> None:  # the contract line clients wait for
+        sys.stdout.write(f"masai serving on http://{shown}:{port}\n")
+        sys.stdout.flush()
 
-    server = Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
+    server = MasaiServer(
+        app,
+        limits=ConnectionLimits(
+            header_timeout=settings.header_timeout,
+            max_header_bytes=settings.max_header_bytes,
+            max_connections=settings.max_connections,
+            send_timeout=settings.send_timeout,
+            keep_alive_timeout=settings.keep_alive_timeout,
+            shutdown_timeout=settings.shutdown_timeout,
+        ),
+        drain=app.state.runtime.drain,
+        on_started=announce,
+        log_level=args.log_level,
+    )
     # Everything loaded so far (the app, its libraries, the agents) lives as long as the
     # process: keep it out of the collector's full passes, which would otherwise stall every
     # stream for tens of milliseconds at a time.
@@ -68,10 +84,69 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (flags left unset say nothing)."""
+    from .server import parse_api_keys
+
+    given: dict[str, Any] = {"host": args.host}
+    if args.api_key:
+        given["api_keys"] = parse_api_keys(args.api_key, "--api-key")
+    if args.insecure_no_auth:
+        given["insecure_no_auth"] = True
+    if args.allowed_host:
+        given["allowed_hosts"] = tuple(args.allowed_host)
+    if args.cors_origin:
+        given["cors_origins"] = tuple(args.cors_origin)
+    if args.no_docs:
+        given["docs"] = False
+    if args.debug:
+        given["debug"] = True
+    if args.write_interval_ms is not None:
+        given["write_interval"] = args.write_interval_ms / 1000
+    for name in _numeric_settings():
+        value = getattr(args, name, None)
+        if value is not None:
+            given[name] = value
+    return given
+
+
+def _numeric_settings() -> dict[str, Any]:
+    """The numeric settings, read off ``ServerSettings``: a new setting gets its flag and help
+    text without anyone remembering to add one."""
+    from .server import ServerSettings
+
+    return {
+        name: field
+        for name, field in ServerSettings.model_fields.items()
+        if name not in _SPECIAL and field.annotation in (int, float)
+    }
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in _numeric_settings().items():
+        strict = any(getattr(m, "gt", None) is not None for m in field.metadata)
+        parse = _count if field.annotation is int else _positive if strict else _non_negative
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=parse,
+            default=None,
+            help=f"{field.description} (default {field.default:g})"
+            if isinstance(field.default, float)
+            else f"{field.description} (default {field.default})",
+        )
+
+
 # -- run -------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.server:
+        if args.config:
+            raise MasaiError("--config and --server exclude each other: the server has its own")
+        try:
+            return asyncio.run(_run_remote(args))
+        except KeyboardInterrupt:
+            return 130
     registry = _registry(args.config)
     name = args.agent or args.mas
     kind: Literal["agent", "system"] | None = (
@@ -109,6 +184,54 @@ async def _run(target: Any, args: argparse.Namespace) -> int:
         view.show(stream.stamp(error))
         return 1
     return 0
+
+
+async def _run_remote(args: argparse.Namespace) -> int:
+    """The same run on a masai server, shown the same way: its spec stream decoded back into
+    events."""
+    import httpx
+
+    from .streaming import SSEDecoder, decode_chunk
+
+    body: dict[str, Any] = {"query": args.query, "token_events": True}
+    if args.agent:
+        body["agent"] = args.agent
+    if args.mas:
+        body["system"] = args.mas
+    if args.session:
+        body["session_id"] = args.session
+    key = args.api_key or os.environ.get("MASAI_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = args.server.rstrip("/") + ("/mas/stream" if args.mas else "/agent/stream")
+    decoder, failed = SSEDecoder(), False
+    view = _JsonView() if args.json else _TerminalView()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client,
+            client.stream("POST", url, json=body, headers=headers) as response,
+        ):
+            if response.status_code != 200:
+                raise MasaiError(
+                    f"{url} answered {response.status_code}: {await _reason(response)}"
+                )
+            async for text in response.aiter_text():
+                for payload in decoder.feed(text):
+                    if (event := decode_chunk(payload)) is not None:
+                        view.show(event)
+                        failed |= event.event_type == "error"
+    except httpx.HTTPError as exc:
+        raise MasaiError(f"cannot stream from {url}: {exc}") from None
+    finally:
+        view.close()
+    return 1 if failed else 0
+
+
+async def _reason(response: Any) -> str:
+    await response.aread()
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.text[:200] or response.reason_phrase)
 
 
 class _JsonView:
@@ -216,27 +339,41 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="masai", description="Streamed multi-agent systems.")
     sub = top.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="serve the API and web UI")
-    s.add_argument("--host", default="127.0.0.1")
+    s = sub.add_parser(
+        "serve",
+        help="serve the API and web UI",
+        description="Serve the API and web UI. Every default is in docs/deploying.md; the "
+        "config file's [server] table takes the same names (with _ for -).",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     s.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
     s.add_argument(
-        "--ping-interval", type=_positive, default=15.0, help="seconds of silence before a ping"
+        "--api-key",
+        action="append",
+        metavar="NAME:KEY",
+        help="accept this key for principal NAME (repeatable; or MASAI_API_KEYS=NAME:KEY,…)",
     )
+    s.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow a non-loopback --host without keys (anyone reaching it can use it)",
+    )
+    s.add_argument(
+        "--allowed-host", action="append", metavar="NAME", help="accept this Host (repeatable)"
+    )
+    s.add_argument(
+        "--cors-origin", action="append", metavar="ORIGIN", help="allow this browser origin"
+    )
+    s.add_argument("--no-docs", action="store_true", help="do not serve /docs and /openapi.json")
     s.add_argument(
         "--write-interval-ms",
         type=_non_negative,
-        default=3.0,
+        default=None,
         help="while the server is busy, the least time between two writes to one stream "
         "(default 3; 0 never paces)",
     )
-    s.add_argument(
-        "--pacing-load",
-        type=_non_negative,
-        default=0.5,
-        help="CPU load (fraction of one CPU) from which writes are paced (default 0.5)",
-    )
-    s.add_argument("--api-key", help="require this bearer token (or set MASAI_API_KEY)")
+    _add_setting_flags(s)
     s.add_argument("--debug", action="store_true", help="show error details in streams")
     s.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
@@ -250,6 +387,8 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--mas", help="a multi-agent system's name")
     r.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
     r.add_argument("--session", help="session id, for conversation memory")
+    r.add_argument("--server", metavar="URL", help="run on this masai server instead of here")
+    r.add_argument("--api-key", help="the server's API key (or set MASAI_API_KEY)")
     r.add_argument("--json", action="store_true", help="print one event per line as JSON")
     r.set_defaults(func=run)
     return top
@@ -269,6 +408,16 @@ def _positive(text: str) -> float:
     value = _non_negative(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text}")
     return value
 
 

@@ -177,7 +177,7 @@ class StreamingEvent:
         if md is None:
             scope = self._scope
             assert scope is not None and self._sink is not None
-            md = self._md = {"run_id": self._sink.run_id, "seq": self._seq, **scope.metadata}
+            md = self._md = {**self._sink.identity, "seq": self._seq, **scope.metadata}
         return md
 
     @metadata.setter
@@ -259,7 +259,7 @@ def bind_context(fn: Callable[..., T]) -> Callable[..., T]:
 
 # -- building --------------------------------------------------------------------------------
 
-_RESERVED = frozenset({"run_id", "seq"})
+_RESERVED = frozenset({"run_id", "session_id", "seq"})
 
 
 def _build(
@@ -280,7 +280,7 @@ def _build(
             call_id = sink.sole_open_call()
     if not metadata and call_id == scope.tool_call_id:
         return _scoped_event(sink, event_type, data, scope)
-    md: dict[str, Any] = {"run_id": sink.run_id, "seq": None, **scope.metadata}
+    md: dict[str, Any] = {**sink.identity, "seq": None, **scope.metadata}
     if call_id is not None:
         md["tool_call_id"] = call_id
     if metadata:

@@ -11,6 +11,7 @@ __all__ = (
     "ModelOutputError",
     "RunCancelled",
     "ScriptExhausted",
+    "ServerShutdown",
     "StreamClosed",
     "ToolError",
 )
@@ -80,3 +81,10 @@ class RunCancelled(StreamClosed):
 
     public_message = "The run was cancelled."
     code = "cancelled"
+
+
+class ServerShutdown(MasaiError):
+    """The server stopped a run it could not let finish before shutting down."""
+
+    public_message = "The server is shutting down; the run was stopped. Try again shortly."
+    code = "server_shutdown"

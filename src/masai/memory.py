@@ -7,8 +7,9 @@ and both are keyed so that two sessions or two runs never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ._context import current_scope
@@ -16,6 +17,7 @@ from .events import emit_event
 from .models import Message
 
 __all__ = (
+    "LOCAL_OWNER",
     "InMemorySessionStore",
     "InMemorySharedStore",
     "SessionStore",
@@ -24,43 +26,123 @@ __all__ = (
 )
 
 
-class SessionStore(Protocol):
-    """Conversation history per (agent, session)."""
+#: The owner of sessions created without one: the only user of an in-process program, and of a
+#: keyless server (which only listens on loopback).
+LOCAL_OWNER = "local"
 
-    async def load(self, agent: str, session_id: str) -> list[Message]: ...
+
+class SessionStore(Protocol):
+    """Conversation history per (owner, session, agent).
+
+    The owner is part of every key: two principals naming the same session id get two
+    sessions, so an id is never a way into someone else's history.
+    """
+
+    async def load(self, owner: str, session_id: str, agent: str) -> list[Message]: ...
 
     async def append(
-        self, agent: str, session_id: str, messages: Sequence[Message], keep: int
+        self, owner: str, session_id: str, agent: str, messages: Sequence[Message], keep: int
     ) -> None: ...
 
 
+def _size(message: Message) -> int:
+    # The text's UTF-8 size plus what a message and its slot cost in CPython, roughly.
+    return len(message.content.encode("utf-8", "surrogatepass")) + 120
+
+
+class _History:
+    __slots__ = ("bytes", "messages", "used")
+
+    def __init__(self, keep: int, now: float) -> None:
+        self.messages: deque[Message] = deque(maxlen=max(keep, 0))
+        self.bytes = 0
+        self.used = now
+
+
 class InMemorySessionStore:
-    """Process-local history; the least recently used sessions are dropped past ``max_sessions``
-    so a long-running server's memory stays bounded."""
+    """Process-local history, bounded three ways so a long-running server's memory is too:
+    ``max_bytes`` of message text in all, ``max_sessions`` histories, and ``ttl`` seconds
+    unused. Past a bound the least recently used histories go first."""
 
-    def __init__(self, max_sessions: int = 10_000) -> None:
+    def __init__(
+        self,
+        max_sessions: int = 10_000,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        ttl: float | None = 24 * 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_sessions < 1 or max_bytes < 1 or (ttl is not None and ttl <= 0):
+            raise ValueError("max_sessions and max_bytes must be >= 1, ttl > 0 or None")
         self.max_sessions = max_sessions
-        self._data: OrderedDict[tuple[str, str], deque[Message]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self._clock = clock
+        self._data: OrderedDict[tuple[str, str, str], _History] = OrderedDict()
+        self.bytes = 0
 
-    async def load(self, agent: str, session_id: str) -> list[Message]:
-        history = self._data.get((agent, session_id))
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def stats(self) -> dict[str, int]:
+        """``{"sessions", "bytes", "max_bytes"}``: what ``/healthz`` reports."""
+        return {"sessions": len(self._data), "bytes": self.bytes, "max_bytes": self.max_bytes}
+
+    async def load(self, owner: str, session_id: str, agent: str) -> list[Message]:
+        now = self._clock()
+        self._expire(now)
+        history = self._data.get((owner, session_id, agent))
         if history is None:
             return []
-        self._data.move_to_end((agent, session_id))
-        return list(history)
+        history.used = now
+        self._data.move_to_end((owner, session_id, agent))
+        return list(history.messages)
 
     async def append(
-        self, agent: str, session_id: str, messages: Sequence[Message], keep: int
+        self, owner: str, session_id: str, agent: str, messages: Sequence[Message], keep: int
     ) -> None:
-        key = (agent, session_id)
+        now = self._clock()
+        key = (owner, session_id, agent)
         history = self._data.get(key)
-        if history is None or history.maxlen != keep:
-            history = deque(history or (), maxlen=max(keep, 0))
-            self._data[key] = history
-        history.extend(messages)
+        if history is None or history.messages.maxlen != max(keep, 0):
+            fresh = _History(keep, now)
+            if history is not None:
+                self._drop(key)
+                for message in history.messages:
+                    self._add(fresh, message)
+            history = self._data[key] = fresh
+        for message in messages:
+            self._add(history, message)
+        history.used = now
         self._data.move_to_end(key)
-        while len(self._data) > self.max_sessions:
-            self._data.popitem(last=False)
+        self._expire(now)
+        while self._data and (len(self._data) > self.max_sessions or self.bytes > self.max_bytes):
+            self._drop(next(iter(self._data)))
+
+    def _add(self, history: _History, message: Message) -> None:
+        if history.messages.maxlen == 0:
+            return
+        if len(history.messages) == history.messages.maxlen:
+            gone = history.messages[0]
+            history.bytes -= _size(gone)
+            self.bytes -= _size(gone)
+        history.messages.append(message)
+        history.bytes += _size(message)
+        self.bytes += _size(message)
+
+    def _drop(self, key: tuple[str, str, str]) -> None:
+        history = self._data.pop(key)
+        self.bytes -= history.bytes
+
+    def _expire(self, now: float) -> None:
+        """Least recently used first, so the expired ones are at the front."""
+        if self.ttl is None:
+            return
+        while self._data:
+            key, oldest = next(iter(self._data.items()))
+            if now - oldest.used < self.ttl:
+                return
+            self._drop(key)
 
 
 class SharedStore(Protocol):

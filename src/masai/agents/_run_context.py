@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._context import current_scope
-from ..memory import SharedMemory
-from ..models import Usage
+from ..memory import LOCAL_OWNER, SharedMemory
+from ..models import Message, Usage
 from ._details import AgentDetails
 
 __all__ = ("RunContext", "get_run_context")
@@ -23,9 +23,18 @@ class RunContext:
     marks a run whose answer feeds another agent rather than the user (its answer and tokens
     carry ``metadata.intermediate``); ``usage`` adds up every model call of the run; ``deps``
     is whatever the application wants its tools to reach (a database handle, the user).
+
+    ``owner`` and ``session_id`` name the conversation memory the agents read and add to (a
+    server sets the owner to the caller's principal, so one principal never sees another's
+    session). ``history``, when given, is the conversation so far supplied by the caller (an
+    OpenAI-style client sends it with every request): it replaces the stored history, and
+    ``remember=False`` keeps the turn out of the store.
     """
 
     session_id: str = "default"
+    owner: str = LOCAL_OWNER
+    history: tuple[Message, ...] | None = None
+    remember: bool = True
     shared: SharedMemory = dataclasses.field(default_factory=SharedMemory)
     coworkers: Mapping[str, AgentDetails] = dataclasses.field(default_factory=dict)
     agent_path: tuple[str, ...] = ()

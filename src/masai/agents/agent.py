@@ -228,7 +228,11 @@ class Agent:
             passed_from=passed_from,
             ctx=context,
             path=(*context.agent_path, self.name),
-            history=await self.sessions.load(self.name, context.session_id),
+            history=(
+                list(context.history)
+                if context.history is not None
+                else await self.sessions.load(context.owner, context.session_id, self.name)
+            ),
             deadline=loop.time() + timeout if timeout else None,
             transcript=[{"role": "user", "content": query}],
         )
@@ -308,10 +312,11 @@ class Agent:
                 metadata,
             )
         await emit_node_transition(node, "end")
-        if self.memory_order and run.answer:
+        if self.memory_order and run.answer and run.ctx.remember:
             await self.sessions.append(
-                self.name,
+                run.ctx.owner,
                 run.ctx.session_id,
+                self.name,
                 [Message("user", run.query), Message("assistant", run.answer)],
                 self.memory_order,
             )

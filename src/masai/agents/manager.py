@@ -60,6 +60,13 @@ class AgentManager:
         self.agents: dict[str, Agent] = {}
         self.agent_details: dict[str, AgentDetails] = {}
 
+    def use_sessions(self, store: SessionStore) -> None:
+        """Keep conversation memory in ``store`` from now on, for the agents this manager has
+        made and will make (a server swaps in a store sized by its settings)."""
+        self.sessions = store
+        for agent in self.agents.values():
+            agent.sessions = store
+
     @staticmethod
     def _read_config(path: Path) -> dict[str, Any]:
         try:

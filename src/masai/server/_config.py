@@ -20,19 +20,29 @@ from ..models._config import model_from_config
 from ..systems import MultiAgentSystem, SupervisorConfig
 from ._targets import Mode, Registry
 
-__all__ = ("load_registry",)
+__all__ = ("load_config", "load_registry", "registry_from_mapping")
 
 _AGENT_KEYS = {"model", "tools", "capabilities", "description", "style"}
 _SYSTEM_OPTIONS = {"max_hops", "max_repeated_handoffs", "max_rounds"}
 
 
 def load_registry(source: str) -> Registry:
+    return load_config(source)[0]
+
+
+def load_config(source: str) -> tuple[Registry, dict[str, Any]]:
+    """The registry a file or module declares, and the file's ``[server]`` settings (a module
+    has none: flags and the environment set those)."""
     path = Path(source)
     if path.suffix.lower() in {".toml", ".yaml", ".yml", ".json"}:
         if not path.is_file():
             raise ConfigError(f"config file not found: {source}")
-        return registry_from_mapping(_read(path), origin=str(path))
-    return _from_module(source)
+        data = _read(path)
+        server = data.get("server") or {}
+        if not isinstance(server, Mapping):
+            raise ConfigError(f"{path}: [server] must be a table")
+        return registry_from_mapping(data, origin=str(path)), dict(server)
+    return _from_module(source), {}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -114,7 +124,7 @@ def _build_model(spec: dict[str, Any], where: str, role: str) -> Model:
 
 
 def registry_from_mapping(config: Mapping[str, Any], *, origin: str = "config") -> Registry:
-    unknown = set(config) - {"default", "models", "agents", "systems"}
+    unknown = set(config) - {"default", "models", "agents", "systems", "server"}
     if unknown:
         raise ConfigError(f"{origin}: unknown sections {sorted(unknown)}")
     models = {

@@ -9,7 +9,8 @@ and an extension field, so a vanilla client skips them and an SDK still parses e
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,40 +18,64 @@ from .. import _json
 from .._updates import unwrap_state
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
+from ..models import Message
 from ..streaming import EventStream
 from ..streaming.sse import DONE
 
 __all__ = ("ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
 
 
+class ContentPart(BaseModel):
+    """One part of a message's content; only ``text`` parts reach the agents."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = Field(default=None, strict=True)
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: str
-    content: str | list[dict[str, Any]] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        parts = self.content or []
-        return "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+        return "".join(p.text or "" for p in self.content or () if p.type == "text")
 
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    include_usage: bool = False
-    include_agent_events: bool = False
+    include_usage: bool = Field(default=False, strict=True)
+    include_agent_events: bool = Field(default=False, strict=True)
+
+
+_SESSION_ID = re.compile(r"^[!-~]{1,200}$")
+_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
 
 
 class ChatRequest(BaseModel):
     """The fields masai uses; others (temperature, …) are accepted and ignored: the agents'
-    own models decide those."""
+    own models decide those.
+
+    The request's ``messages`` are the conversation, as in OpenAI's API (the client owns the
+    history): the last one, a user message, is the task and the ones before it are the history
+    every agent sees. ``user`` is only OpenAI's end-user tag. ``metadata.session_id`` (a masai
+    extension) also records the turn in that server-side session, yours only.
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1)
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=10_000)
     stream: bool = Field(default=False, strict=True)
     stream_options: StreamOptions | None = None
     user: str | None = None
@@ -58,20 +83,39 @@ class ChatRequest(BaseModel):
 
     @field_validator("messages")
     @classmethod
-    def _has_question(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
-        if not any(m.role == "user" and m.text().strip() for m in messages):
-            raise ValueError("needs a user message with text")
+    def _ends_with_a_question(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        last = messages[-1]
+        if last.role != "user":
+            raise ValueError("the last message must be the user's (the task)")
+        if not last.text().strip():
+            raise ValueError("the last user message has no text")
         return messages
 
     @property
     def query(self) -> str:
-        return next(m.text() for m in reversed(self.messages) if m.role == "user" and m.text())
+        return self.messages[-1].text()
+
+    @property
+    def history(self) -> list[Message]:
+        """The conversation before the task, as the agents' history (tool turns left out)."""
+        return [
+            Message(_ROLES[m.role], text)
+            for m in self.messages[:-1]
+            if m.role in _ROLES and (text := m.text())
+        ]
+
+    @field_validator("metadata")
+    @classmethod
+    def _session_id(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        value = (metadata or {}).get("session_id")
+        if value is not None and not (isinstance(value, str) and _SESSION_ID.match(value)):
+            raise ValueError("session_id: 1 to 200 printable ASCII characters, no spaces")
+        return metadata
 
     @property
     def session_id(self) -> str | None:
-        if self.metadata and isinstance(self.metadata.get("session_id"), str):
-            return str(self.metadata["session_id"])
-        return self.user
+        value = (self.metadata or {}).get("session_id")
+        return value if isinstance(value, str) else None
 
     @property
     def options(self) -> StreamOptions:
@@ -171,8 +215,10 @@ class ChatStreamEncoder:
 
 
 def completion(request: ChatRequest, stream: EventStream, content: str) -> dict[str, Any]:
-    """The ``stream: false`` response."""
+    """The ``stream: false`` response (``session_id`` when the turn was recorded in one)."""
+    extra = {"session_id": stream.session_id} if stream.session_id else {}
     return {
+        **extra,
         "id": stream.chunk_id,
         "object": "chat.completion",
         "created": stream.created,

@@ -39,19 +39,25 @@ class Target:
         entry_agent: str | None = None,
         context: RunContext | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
+        """The run's updates; ``context`` carries the owner, session and history (a server
+        sets them per request), ``session_id`` overrides its session."""
         if self.agent is not None:
             return self.agent.initiate_agent_astream(query, "user", session_id, context=context)
         assert self.system is not None
         if self.mode == "sequential":
             return self.system.initiate_sequential_mas_astream(
-                query, list(self.sequence), session_id=session_id
+                query, list(self.sequence), session_id=session_id, context=context
             )
         if self.mode == "hierarchical":
-            return self.system.initiate_hierarchical_mas_astream(query, session_id=session_id)
+            return self.system.initiate_hierarchical_mas_astream(
+                query, session_id=session_id, context=context
+            )
         entry = entry_agent or self.entry_agent
         if entry is None:
             raise ConfigError(f"system {self.name!r} needs an entry agent")
-        return self.system.initiate_decentralized_mas_astream(query, entry, session_id=session_id)
+        return self.system.initiate_decentralized_mas_astream(
+            query, entry, session_id=session_id, context=context
+        )
 
 
 class Registry:

@@ -1,5 +1,6 @@
 """Streaming: runs as event streams, encoded for the wire."""
 
+from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
 from ._openai import ChunkEncoder, event_delta
 from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
@@ -13,10 +14,12 @@ __all__ = (
     "ChunkEncoder",
     "EnhancedStreamHandler",
     "EventStream",
+    "SSEDecoder",
     "SimpleStreamHandler",
     "TypeFilter",
     "agent_runner",
     "comment",
+    "decode_chunk",
     "event_delta",
     "unwrap_state",
 )

@@ -204,8 +204,7 @@ class ChunkEncoder:
         mid = self._mids[kind] = (
             _FINISH["stop" if kind == "error" else None]
             + self._type_field(kind)
-            + b'{"run_id":'
-            + dumps(self._sink.run_id)
+            + dumps(self._sink.identity)[:-1]  # ({"run_id":…[,"session_id":…], then seq)
             + b',"seq":'
         )
         return mid

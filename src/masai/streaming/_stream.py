@@ -54,8 +54,9 @@ class EventStream(Sink):
         accepts: Container[str] | None = None,
         max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
         run_id: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        super().__init__(accepts=accepts, run_id=run_id)
+        super().__init__(accepts=accepts, run_id=run_id, session_id=session_id)
         self._run = run
         self._channel: EventChannel[StreamingEvent] = EventChannel(max_buffered_events)
         self.offer = self._channel.offer
@@ -138,6 +139,15 @@ class EventStream(Sink):
         if batch:
             self.number(batch)
         return batch
+
+    def interrupt(self, error: BaseException) -> None:
+        """End the run from outside with ``error`` as its outcome (a server shutting down):
+        the consumer still gets what was buffered, then the error, then the end."""
+        task = self._task
+        if task is None or task.done():
+            return
+        self.error = error
+        task.cancel()
 
     def wake(self) -> None:
         """Make a waiting ``next_batch()`` return ``[]`` now (for timers such as heartbeats)."""

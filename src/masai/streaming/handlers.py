@@ -192,10 +192,16 @@ class EnhancedStreamHandler:
         updates = mas.initiate_hierarchical_mas_astream(query, session_id=session_id)
         return self.stream_run(_drain(updates), agent_type)
 
-    def open_stream(self, run: Run) -> EventStream:
+    def open_stream(self, run: Run, *, session_id: str | None = None) -> EventStream:
         """A not-yet-started stream for any coroutine that emits events, with this handler's
-        filters and bound; for callers that want events rather than SSE text."""
-        return EventStream(run, accepts=self._accepts, max_buffered_events=self.max_buffered_events)
+        filters and bound; for callers that want events rather than SSE text. ``session_id``
+        goes into every event's metadata (a server tells clients their session that way)."""
+        return EventStream(
+            run,
+            accepts=self._accepts,
+            max_buffered_events=self.max_buffered_events,
+            session_id=session_id,
+        )
 
     async def stream_run(self, run: Run, role: str | None = None) -> AsyncIterator[str]:
         stream = self.open_stream(run)
@@ -235,7 +241,7 @@ class EnhancedStreamHandler:
             message = MasaiError.public_message
         code = error.code if isinstance(error, MasaiError) else MasaiError.code
         metadata: dict[str, Any] = {
-            "run_id": stream.run_id,
+            **stream.identity,
             "seq": None,
             "agent": None,
             "node": None,

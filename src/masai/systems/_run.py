@@ -46,14 +46,16 @@ class MasRun:
         coworkers: Mapping[str, AgentDetails],
         store: SharedStore,
         root: tuple[str, ...] = (),
+        base: RunContext | None = None,
     ) -> MasRun:
         run_id = uuid.uuid4().hex
         shared = SharedMemory(store, namespace=f"mas:{run_id}")
-        ctx = RunContext(
-            session_id=session_id or "default",
+        base = base if base is not None else RunContext()
+        ctx = base.child(
+            session_id=session_id or base.session_id,
             shared=shared,
             coworkers=dict(coworkers),
-            agent_path=root,
+            agent_path=root or base.agent_path,
         )
         return cls(query=query, ctx=ctx)
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from .._updates import unwrap_state
-from ..agents import Agent, AgentManager
+from ..agents import Agent, AgentManager, RunContext
 from ..exceptions import ConfigError
 from ..memory import InMemorySharedStore, SharedStore
 from ..models import Model
@@ -98,9 +98,17 @@ class MultiAgentSystem:
             return agent
         return self.agentManager.get_agent(agent)
 
-    def _run(self, query: str, session_id: str | None, *, delegation: bool) -> MasRun:
+    def _run(
+        self,
+        query: str,
+        session_id: str | None,
+        context: RunContext | None,
+        *,
+        delegation: bool,
+    ) -> MasRun:
         """A fresh run. Agents see co-workers to delegate to only where delegation decides the
-        flow (decentralized); in a fixed sequence or under a supervisor they just do the task."""
+        flow (decentralized); in a fixed sequence or under a supervisor they just do the task.
+        ``context`` carries what the caller gives every agent (owner, history, deps)."""
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("query must be a non-empty string")
         return MasRun.start(
@@ -108,6 +116,7 @@ class MultiAgentSystem:
             session_id=session_id,
             coworkers=self.agentManager.agent_details if delegation else {},
             store=self.shared_store,
+            base=context,
         )
 
     @staticmethod
@@ -127,10 +136,11 @@ class MultiAgentSystem:
         *,
         session_id: str | None = None,
         max_hops: int | None = None,
+        context: RunContext | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Every agent update as it happens, then ``("updates", {"__end__": final})``."""
         entry = self._agent(set_entry_agent)
-        run = self._run(query, session_id, delegation=True)
+        run = self._run(query, session_id, context, delegation=True)
         try:
             async for update in _workflows.decentralized(
                 self,
@@ -155,6 +165,7 @@ class MultiAgentSystem:
         *,
         session_id: str | None = None,
         max_hops: int | None = None,
+        context: RunContext | None = None,
     ) -> dict[str, Any]:
         """Run to the end; the final state (answer, stop_reason, chain, answers, …)."""
         return await self._drain(
@@ -165,6 +176,7 @@ class MultiAgentSystem:
                 passed_from,
                 session_id=session_id,
                 max_hops=max_hops,
+                context=context,
             )
         )
 
@@ -176,11 +188,12 @@ class MultiAgentSystem:
         memory_order: int = 3,
         *,
         session_id: str | None = None,
+        context: RunContext | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         if not agent_sequence:
             raise ConfigError("agent_sequence must name at least one agent")
         sequence = [self._agent(a) for a in agent_sequence]  # unknown names fail before running
-        run = self._run(query, session_id, delegation=False)
+        run = self._run(query, session_id, context, delegation=False)
         try:
             async for update in _workflows.sequential(
                 self, run, sequence, memory_order=memory_order
@@ -197,22 +210,23 @@ class MultiAgentSystem:
         memory_order: int = 3,
         *,
         session_id: str | None = None,
+        context: RunContext | None = None,
     ) -> str:
         """MASAI's contract: the last agent's answer."""
         final = await self._drain(
             self.initiate_sequential_mas_astream(
-                query, agent_sequence, memory_order, session_id=session_id
+                query, agent_sequence, memory_order, session_id=session_id, context=context
             )
         )
         return str(final.get("answer", ""))
 
     # -- hierarchical --------------------------------------------------------------------------
     async def initiate_hierarchical_mas_astream(
-        self, query: str, *, session_id: str | None = None
+        self, query: str, *, session_id: str | None = None, context: RunContext | None = None
     ) -> AsyncIterator[tuple[str, Any]]:
         if self.supervisor is None:
             raise ConfigError("hierarchical runs need MultiAgentSystem(supervisor_config=...)")
-        run = self._run(query, session_id, delegation=False)
+        run = self._run(query, session_id, context, delegation=False)
         try:
             async for update in _workflows.hierarchical(
                 self, run, max_rounds=self.max_rounds, return_direct=self.agent_return_direct
@@ -228,8 +242,8 @@ class MultiAgentSystem:
             await run.ctx.shared.clear()
 
     async def initiate_hierarchical_mas(
-        self, query: str, *, session_id: str | None = None
+        self, query: str, *, session_id: str | None = None, context: RunContext | None = None
     ) -> dict[str, Any]:
         return await self._drain(
-            self.initiate_hierarchical_mas_astream(query, session_id=session_id)
+            self.initiate_hierarchical_mas_astream(query, session_id=session_id, context=context)
         )

@@ -3,7 +3,8 @@
 ``@tool`` turns a function (sync or async) into a ``Tool``, its argument schema taken from the
 type hints by pydantic. LangChain tools are adapted by duck typing, so core never imports
 LangChain. Sync functions run in a worker thread that carries the run's context, so their
-``emit_*_sync`` calls reach the right stream.
+``emit_*_sync`` calls reach the right stream: on the ``ToolThreads`` pool bound with
+``use_tool_threads`` if there is one, else on the loop's default executor.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from .._json import to_jsonable
 from ..exceptions import ToolError
 from ..models import ToolSpec
+from ._threads import current_tool_threads
 
 __all__ = ("Tool", "ToolArgumentsError", "as_tool", "tool")
 
@@ -101,7 +103,10 @@ class FunctionTool(Tool):
     async def _call(self, arguments: dict[str, Any]) -> Any:
         if self.is_async:
             return await self.fn(**arguments)
-        # to_thread copies the context: the run's sink and scope follow the call.
+        # Both copy the context: the run's sink and scope follow the call into the thread.
+        pool = current_tool_threads()
+        if pool is not None:
+            return await pool.run(self.fn, **arguments)
         return await asyncio.to_thread(self.fn, **arguments)
 
     async def __call__(self, **arguments: Any) -> Any:

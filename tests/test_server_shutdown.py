@@ -1,0 +1,165 @@
+"""``masai serve`` on SIGTERM: stops taking work, lets runs finish until ``--shutdown-timeout``,
+then stops them with a proper end frame, and exits 0 within the deadline even when a client
+never reads. Also ``masai run --server``: the same run, streamed from a server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.sse import chunks
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "shutdown-key-0123456789"
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process, self.url = process, url
+        self.port = int(url.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> Served:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "masai", "serve", "--port", "0", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MASAI_DEMO_PACE": "0.01"},
+        )
+        started.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("masai serving on "), line + process.stderr.read()  # type: ignore[union-attr]
+        return Served(process, line.split()[-1])
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def stop(served: Served) -> tuple[int, float]:
+    """SIGTERM; the exit status and how long it took."""
+    began = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+    code = served.process.wait(timeout=30)
+    return code, time.monotonic() - began
+
+
+def test_an_idle_server_exits_0_at_once(serve: Any) -> None:
+    served = serve()
+    assert httpx.get(f"{served.url}/healthz").status_code == 200
+    code, took = stop(served)
+    assert code == 0 and took < 3
+
+
+def test_sigterm_stops_runs_with_an_end_frame_and_exits_within_the_deadline(serve: Any) -> None:
+    served = serve(
+        "--config", "tests.support.registries:long_sleepy_registry", "--shutdown-timeout", "1"
+    )
+    received: list[str] = []
+    reading = threading.Event()
+
+    def read_a_run() -> None:
+        body = {"query": "nap", "agent": "sleeper"}
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("POST", f"{served.url}/agent/stream", json=body) as response,
+        ):
+            for text in response.iter_text():
+                received.append(text)
+                if "tool_call" in text:
+                    reading.set()
+
+    reader = threading.Thread(target=read_a_run)
+    reader.start()
+    # A client that starts a run and never reads a byte of it.
+    stalled = socket.create_connection(("127.0.0.1", served.port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    request = json.dumps({"query": "nap", "agent": "sleeper"}).encode()
+    stalled.sendall(
+        b"POST /agent/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(request), request)
+    )
+    assert reading.wait(10)
+    try:
+        code, took = stop(served)
+    finally:
+        stalled.close()
+    reader.join(10)
+    assert code == 0 and took < 1 + 5, took
+    frames = chunks("".join(received))  # ends with exactly one [DONE]
+    last = frames[-1]
+    assert last["event_type"] == "error"
+    assert last["metadata"]["error_code"] == "server_shutdown"
+    assert last["choices"][0]["finish_reason"] == "stop"
+
+
+def test_runs_that_finish_in_time_are_not_cut(serve: Any) -> None:
+    served = serve("--shutdown-timeout", "20")
+    body = {"query": "AI?", "system": "research-team"}
+    result: dict[str, Any] = {}
+
+    def read() -> None:
+        result["text"] = httpx.post(f"{served.url}/mas/stream", json=body, timeout=30).text
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    code, took = stop(served)
+    reader.join(10)
+    assert code == 0 and took < 20
+    assert chunks(result["text"])[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(c.get("event_type") != "error" for c in chunks(result["text"]))
+
+
+def test_masai_run_streams_from_a_server_with_a_key(serve: Any) -> None:
+    served = serve("--api-key", f"me:{KEY}")
+    command = [sys.executable, "-m", "masai", "run", "AI?", "--mas", "research-team"]
+    command += ["--server", served.url, "--json"]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert refused.returncode == 2 and "answered 401" in refused.stderr
+    done = subprocess.run(
+        [*command, "--api-key", KEY], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["metadata"]["seq"] for e in lines] == list(range(len(lines)))
+    kinds = {e["event_type"] for e in lines}
+    assert {"tool_call", "tool_output", "custom", "handoff", "memory_update", "answer"} <= kinds
+    tool_calls = [e for e in lines if e["event_type"] == "tool_call"]
+    assert tool_calls[0]["data"]["tool_name"] == "web_search"
+    assert isinstance(tool_calls[0]["data"]["tool_input"], dict)
+    assert len({e["metadata"]["session_id"] for e in lines}) == 1
+
+
+def test_a_busy_port_is_named_with_a_hint(serve: Any) -> None:
+    served = serve()
+    done = subprocess.run(
+        [sys.executable, "-m", "masai", "serve", "--port", str(served.port)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert f"127.0.0.1:{served.port}" in done.stderr and "--port 0" in done.stderr
