@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "configuration.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "configuration.md", ROOT / "docs" / "deploying.md"]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 
 
@@ -36,12 +36,31 @@ def test_python_examples_run(where: str, code: str, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(("where", "text"), blocks("toml"), ids=[w for w, _ in blocks("toml")])
 def test_config_examples_load(where: str, text: str, tmp_path: Path) -> None:
-    from masai.server import load_registry
+    from masai.server import ServerSettings, load_config
 
     path = tmp_path / "example.toml"
     path.write_text(text)
-    registry = load_registry(str(path))
+    registry, server = load_config(str(path))
     assert registry.targets and (registry.default is None or registry.default in registry.targets)
+    ServerSettings.build(server)  # a [server] table holds only real settings, valid ones
+
+
+def test_the_deploying_page_gives_every_setting_and_its_default() -> None:
+    from masai.server import ServerSettings
+
+    page = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| `")
+    }
+    documented = {name.strip("` ") for key in rows for name in key.split(",")}
+    for name, field in ServerSettings.model_fields.items():
+        assert name in documented, f"{name} is missing from the settings table"
+        row = next(line for key, line in rows.items() if f"`{name}`" in key)
+        default = field.default
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            continue
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert shown in row, (name, shown, row)
 
 
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)

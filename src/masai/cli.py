@@ -45,15 +45,16 @@ def serve(args: argparse.Namespace) -> int:
     )
     check_exposure(settings)
     app = create_app(registry, settings)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock.bind((settings.host.strip("[]"), args.port))
     except OSError as exc:
         sock.close()
         hint = " (another server uses it? --port 0 picks a free one)" if exc.errno == 98 else ""
-        raise OSError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}{hint}") from None
+        where = f"{settings.host}:{args.port}"
+        raise OSError(f"cannot listen on {where}: {exc.strerror}{hint}") from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
 
@@ -88,7 +89,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (flags left unset say nothing)."""
     from .server import parse_api_keys
 
-    given: dict[str, Any] = {"host": args.host}
+    given: dict[str, Any] = {"host": args.host} if args.host else {}
     if args.api_key:
         given["api_keys"] = parse_api_keys(args.api_key, "--api-key")
     if args.insecure_no_auth:
@@ -345,7 +346,7 @@ def parser() -> argparse.ArgumentParser:
         description="Serve the API and web UI. Every default is in docs/deploying.md; the "
         "config file's [server] table takes the same names (with _ for -).",
     )
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     s.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
     s.add_argument(

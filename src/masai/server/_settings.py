@@ -114,7 +114,9 @@ class ServerSettings(BaseModel):
         default=1_000, ge=1, description="new runs that may start at once, all principals"
     )
     tool_threads: int = Field(
-        default=256, ge=1, description="threads for sync tools (most wait on I/O, not CPU)"
+        default=1_024,
+        ge=1,
+        description="threads for sync tools, made as needed (most wait on I/O, not CPU)",
     )
 
     # -- conversation memory -----------------------------------------------------------------
