@@ -14,12 +14,12 @@ import httpx
 import openai
 import pytest
 
+from masai.exceptions import ConfigError
 from masai.server import ServerSettings, create_app
 from masai.server._settings import check_exposure
-from masai.exceptions import ConfigError
 from tests.support.registries import echo_registry, sleepy_registry
 from tests.support.server import LiveServer, live_server
-from tests.support.sse import chunks, events
+from tests.support.sse import events
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789"
 KEYS = {"alice": ALICE, "bob": BOB}
@@ -31,7 +31,9 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def answer_of(text: str) -> str:
-    (answer,) = [e["choices"][0]["delta"]["content"] for e in events(text) if e["event_type"] == "answer"]
+    (answer,) = [
+        e["choices"][0]["delta"]["content"] for e in events(text) if e["event_type"] == "answer"
+    ]
     return str(answer)
 
 
@@ -154,7 +156,11 @@ def test_keys_come_from_the_environment_as_name_key_pairs() -> None:
 )
 def test_missing_or_malformed_keys_get_401(keyed: LiveServer, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization is not None else {}
-    for method, path in [("GET", "/v1/models"), ("POST", "/agent/stream"), ("GET", "/openapi.json")]:
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("POST", "/agent/stream"),
+        ("GET", "/openapi.json"),
+    ]:
         response = httpx.request(
             method, f"{keyed.url}{path}", headers=headers, json={"query": "hi"}
         )
@@ -200,7 +206,9 @@ def test_json_routes_want_json(echo_server: LiveServer) -> None:
         {"Sec-Fetch-Site": "cross-site"},
     ],
 )
-def test_cross_site_state_changes_are_refused(echo_server: LiveServer, headers: dict[str, str]) -> None:
+def test_cross_site_state_changes_are_refused(
+    echo_server: LiveServer, headers: dict[str, str]
+) -> None:
     for kwargs in ({"json": {"query": "hi"}}, {"params": {"query": "hi"}}):
         response = httpx.post(f"{echo_server.url}/agent/stream", headers=headers, **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 403, response.text
@@ -304,7 +312,9 @@ def test_one_principal_cannot_start_a_flood_of_runs() -> None:
 
                 async def one(key: str) -> httpx.Response:
                     return await client.post(
-                        "/agent/stream", json={"query": "nap", "agent": "sleeper"}, headers=bearer(key)
+                        "/agent/stream",
+                        json={"query": "nap", "agent": "sleeper"},
+                        headers=bearer(key),
                     )
 
                 flood = [asyncio.create_task(one(ALICE)) for _ in range(150)]
@@ -341,22 +351,19 @@ def test_the_rate_of_new_runs_is_capped() -> None:
 
 def test_the_global_run_cap_holds_for_everyone() -> None:
     settings = ServerSettings(api_keys=KEYS, max_runs=2)
-    with live_server(create_app(sleepy_registry(2.0), settings)) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            body = {"query": "nap", "agent": "sleeper"}
-            streams = [
-                client.stream("POST", "/agent/stream", json=body, headers=bearer(k))
-                for k in (ALICE, BOB)
-            ]
-            for s in streams:
-                assert s.__enter__().status_code == 200
-            third = client.post("/agent/stream", json=body, headers=bearer(BOB))
-            assert third.status_code == 429
-            for s in streams:
-                s.__exit__(None, None, None)
+    body = {"query": "nap", "agent": "sleeper"}
+    with (
+        live_server(create_app(sleepy_registry(2.0), settings)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+        client.stream("POST", "/agent/stream", json=body, headers=bearer(ALICE)) as first,
+        client.stream("POST", "/agent/stream", json=body, headers=bearer(BOB)) as second,
+    ):
+        assert first.status_code == second.status_code == 200
+        third = client.post("/agent/stream", json=body, headers=bearer(BOB))
+        assert third.status_code == 429 and "server is running as many" in third.text
 
 
-# -- bad input is a 4xx, never a 500 ----------------------------------------------------------------
+# -- bad input is a 4xx, never a 500 --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
