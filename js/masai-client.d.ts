@@ -305,6 +305,11 @@ export interface StreamRunOptions {
   signal?: AbortSignal;
   /** Extra request headers (content-type and accept are set unless given). */
   headers?: HeadersInit;
+  /**
+   * The server's API key (`masai serve --api-key NAME:KEY`), sent as
+   * `Authorization: Bearer <apiKey>`. An Authorization header in `headers` wins.
+   */
+  apiKey?: string;
   /** Callbacks per event type. A callback that throws aborts the run and rejects `done`. */
   on?: EventHandlers;
   /** Called with the text of each SSE comment, e.g. "ping" for the server's heartbeats. */
@@ -329,6 +334,11 @@ export interface RunResult {
   status: "completed" | "failed" | "aborted";
   /** `metadata.run_id` of the run's events (null for vanilla streams). */
   runId: string | null;
+  /**
+   * The session the run belongs to: the `X-Masai-Session-Id` header, else the events'
+   * `metadata.session_id` (null when neither is there, e.g. vanilla streams).
+   */
+  sessionId: string | null;
   /** The last answer event's text (masai streams) or the joined content (vanilla streams). */
   answer: string | null;
   finishReason: string | null;
@@ -345,6 +355,12 @@ export interface RunStream extends AsyncIterable<MasaiEvent> {
   /** The HTTP response (status and headers; its body is being read). */
   readonly response: Response;
   /**
+   * The session the run belongs to (the `X-Masai-Session-Id` response header), or null. Send it
+   * back as `session_id` to continue the conversation; without one, each run gets a fresh
+   * private session.
+   */
+  readonly sessionId: string | null;
+  /**
    * Settles when the stream ends: resolves with the outcome (also when aborted), rejects on a
    * network failure, a stream without [DONE], or a callback that threw.
    */
@@ -358,8 +374,9 @@ export interface RunStream extends AsyncIterable<MasaiEvent> {
 
 /**
  * POST `body` as JSON to `url` and stream the run. Resolves when the response headers are in.
- * @throws MasaiError for a non-2xx answer (with the server's message, `status` and `code`) or
- *   a response that is not an event stream; the fetch error (AbortError if aborted) otherwise.
+ * @throws MasaiError for a non-2xx answer (with the server's message, `status`, `code` and, when
+ *   the server said when to retry, `retryAfter`) or a response that is not an event stream;
+ *   the fetch error (AbortError if aborted) otherwise.
  */
 export function streamRun(
   url: string | URL,
@@ -371,15 +388,30 @@ export function streamRun(
 export class MasaiError extends Error {
   constructor(
     message: string,
-    options?: { status?: number; code?: string | null; type?: string | null; body?: string | null; cause?: unknown },
+    options?: {
+      status?: number;
+      code?: string | null;
+      type?: string | null;
+      body?: string | null;
+      retryAfter?: number | null;
+      cause?: unknown;
+    },
   );
   name: "MasaiError";
   /** The HTTP status (0 when the error is not an HTTP answer). */
   status: number;
-  /** The server's `error.code` ("agent_not_found", …) or the client's ("incomplete_stream"). */
+  /**
+   * The server's `error.code` ("agent_not_found", "unauthorized" for a missing or wrong API
+   * key, "too_many_runs", "shutting_down", …) or the client's ("incomplete_stream").
+   */
   code: string | null;
-  /** The server's `error.type`. */
+  /** The server's `error.type` ("authentication_error", "rate_limit_error", …). */
   type: string | null;
   /** The raw response body of an HTTP error. */
   body: string | null;
+  /**
+   * Seconds to wait before trying again, from the answer's `Retry-After` header (a 429 "too
+   * many runs" has one); null when there was none.
+   */
+  retryAfter: number | null;
 }

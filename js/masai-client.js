@@ -159,13 +159,17 @@ function stripSpace(value) {
 
 /** An error from the server (HTTP status, error body) or a broken stream. */
 export class MasaiError extends Error {
-  constructor(message, { status = 0, code = null, type = null, body = null, cause } = {}) {
+  constructor(
+    message,
+    { status = 0, code = null, type = null, body = null, retryAfter = null, cause } = {},
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = "MasaiError";
     this.status = status;
     this.code = code;
     this.type = type;
     this.body = body;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -400,11 +404,13 @@ function openaiError(chunk) {
 /**
  * POST `body` (JSON) to `url` and stream the run. Resolves once the response headers are in,
  * with a RunStream: iterate it (`for await (const e of run)`), and/or pass `on` callbacks.
+ * `apiKey` is sent as `Authorization: Bearer <apiKey>` (an Authorization in `headers` wins).
  * Rejects with a MasaiError on a non-2xx answer (the server's `error.message`, `status`,
- * `code`), or with the fetch error (an AbortError if `signal` fired first).
+ * `code`, and `retryAfter` when the server said when to come back), or with the fetch error
+ * (an AbortError if `signal` fired first).
  */
 export async function streamRun(url, body, options = {}) {
-  const { fetch: fetchImpl = globalThis.fetch, signal, headers, on, onComment } = options;
+  const { fetch: fetchImpl = globalThis.fetch, signal, headers, apiKey, on, onComment } = options;
   if (typeof fetchImpl !== "function") throw new TypeError("no fetch implementation");
   const controller = new AbortController();
   const forward = () => controller.abort(signal.reason);
@@ -417,6 +423,9 @@ export async function streamRun(url, body, options = {}) {
   const requestHeaders = new Headers(headers);
   if (!requestHeaders.has("content-type")) requestHeaders.set("content-type", "application/json");
   if (!requestHeaders.has("accept")) requestHeaders.set("accept", "text/event-stream");
+  if (apiKey && !requestHeaders.has("authorization")) {
+    requestHeaders.set("authorization", `Bearer ${apiKey}`);
+  }
   let response;
   try {
     response = await fetchImpl(url, {
@@ -463,7 +472,18 @@ async function httpError(response) {
   } catch {
     // not JSON: keep the status line
   }
-  return new MasaiError(message, { status, code, type, body });
+  const retryAfter = retryAfterSeconds(response.headers.get("retry-after"));
+  return new MasaiError(message, { status, code, type, body, retryAfter });
+}
+
+/** A Retry-After header in whole seconds from now (it is a number of seconds or a date). */
+function retryAfterSeconds(value) {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^[0-9]+$/.test(text)) return Number.parseInt(text, 10);
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return null;
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /**
@@ -486,6 +506,7 @@ class RunStream {
   #result = {
     status: null,
     runId: null,
+    sessionId: null,
     answer: null,
     finishReason: null,
     error: null,
@@ -494,6 +515,9 @@ class RunStream {
 
   constructor(response, controller, { on, onComment, release }) {
     this.response = response;
+    /** The session the run belongs to (the `X-Masai-Session-Id` header), or null. */
+    this.sessionId = response.headers.get("x-masai-session-id");
+    this.#result.sessionId = this.sessionId;
     this.#controller = controller;
     this.#release = release;
     this.#on = on ?? {};
@@ -578,6 +602,9 @@ class RunStream {
   #track(event) {
     const result = this.#result;
     if (result.runId === null && event.metadata?.run_id) result.runId = event.metadata.run_id;
+    if (result.sessionId === null && event.metadata?.session_id) {
+      result.sessionId = event.metadata.session_id;
+    }
     switch (event.type) {
       case "answer":
         result.answer = event.content;

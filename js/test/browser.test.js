@@ -1,55 +1,26 @@
-// The web UI in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
+// The web UI in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core),
+// against a server without API keys (browser-keys.test.js has the one with keys).
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { chromium } from "playwright-core";
-
+import { openBrowser, probeViolation } from "./support/browser.js";
 import { fixtureBytes } from "./support/fixtures.js";
 import { getJSON, startServer, waitFor } from "./support/server.js";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 let server;
-let profile;
-let context;
+let browser;
 let page;
-const problems = []; // page errors, console errors, failed requests
+let problems; // page errors, console errors, failed requests
+let violations; // Content-Security-Policy violations
 
 before(async () => {
   server = await startServer();
-  profile = await mkdtemp(join(tmpdir(), "masai-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  // Nothing may be loaded from anywhere but the server (the machine may be offline).
-  page.on("request", (r) => {
-    const url = r.url();
-    if (!url.startsWith(server.url) && !url.startsWith("data:")) problems.push(`external request: ${url}`);
-  });
+  browser = await openBrowser(server.url);
+  ({ page, problems, violations } = browser);
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await browser?.close();
   await server?.stop();
 });
 
@@ -97,6 +68,10 @@ describe("the web UI", () => {
     assert.match(await byId("target-info").textContent(), /researcher → analyst → writer/);
     assert.equal(await byId("stop").isDisabled(), true);
     assert.equal(await byId("run-panel").isHidden(), true);
+    // No keys on this server: no key form, nothing to forget, nothing stored.
+    assert.equal(await byId("api-key-form").isHidden(), true);
+    assert.equal(await byId("api-key-change").isHidden(), true);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("masai.apiKey")), null);
   });
 
   test("research-team: tool calls, progress to 100 %, the hand-off chain, the answer streaming in", async () => {
@@ -145,6 +120,13 @@ describe("the web UI", () => {
 
     const chain = await byId("chain").locator('[data-testid="chain-agent"]').allTextContents();
     assert.deepEqual(chain, ["researcher", "analyst", "writer"]);
+    // Each agent's colour (--hue, set through CSSOM: the CSP blocks style attributes) applies.
+    const hues = await byId("chain").locator(".agent-badge").evaluateAll((els) =>
+      els.map((el) => [getComputedStyle(el).getPropertyValue("--hue").trim(), getComputedStyle(el).color]),
+    );
+    const expectedHue = (name) => [...name].reduce((n, ch) => (n * 31 + ch.codePointAt(0)) % 360, 0);
+    assert.deepEqual(hues.map(([h]) => h), ["researcher", "analyst", "writer"].map((n) => String(expectedHue(n))));
+    assert.equal(new Set(hues.map(([, color]) => color)).size, 3, "three agents, three colours");
     const handoffs = await page.locator('[data-testid="entry"][data-type="handoff"]').count();
     assert.equal(handoffs, 2);
 
@@ -261,5 +243,14 @@ describe("the web UI", () => {
 
   test("no page errors, console errors or external requests", () => {
     assert.deepEqual(problems, []);
+  });
+
+  test("no Content-Security-Policy violations (and the detector does see one)", async () => {
+    assert.deepEqual(violations, []);
+    await openUI();
+    const probe = await probeViolation(browser);
+    assert.equal(probe.violations.length, 1, JSON.stringify(probe));
+    assert.match(probe.violations[0].directive, /^style-src/);
+    assert.match(probe.problems.join("\n"), /Content Security Policy/);
   });
 });

@@ -96,9 +96,12 @@ describe("runs", () => {
     assert.equal(answer.stopReason, "completed");
     assert.ok(events.indexOf(tokens[0]) < events.indexOf(answer));
 
+    assert.match(run.sessionId, /^\S{8,}$/);
+    assert.equal(call.metadata.session_id, run.sessionId);
     assert.deepEqual(result, {
       status: "completed",
       runId: call.metadata.run_id,
+      sessionId: run.sessionId,
       answer: answer.content,
       finishReason: "stop",
       error: null,
@@ -316,36 +319,90 @@ describe("errors", () => {
 });
 
 describe("server options", () => {
+  const KEY = "s3cret-key-for-tester";
   let guarded;
   before(async () => {
-    guarded = await startServer({ args: ["--ping-interval", "0.2", "--api-key", "s3cret"] });
+    guarded = await startServer({
+      args: ["--ping-interval", "0.2", "--max-runs-per-principal", "1"],
+      env: { MASAI_API_KEYS: `tester:${KEY},other:another-key-1` },
+    });
   });
   after(async () => {
     await guarded?.stop();
   });
 
-  test("heartbeats reach onComment; headers carry the API key", async () => {
-    const url = `${guarded.url}/agent/stream`;
-    const body = { query: "A thorough look at AI adoption", agent: "researcher" };
-    await assert.rejects(streamRun(url, body), (error) => {
-      assert.ok(error instanceof MasaiError);
-      assert.equal(error.status, 401);
-      assert.equal(typeof error.code, "string");
-      return true;
-    });
-    const comments = [];
-    const types = [];
-    const run = await streamRun(url, body, {
-      headers: { Authorization: "Bearer s3cret" },
-      onComment: (text) => comments.push(text),
-    });
-    for await (const e of run) {
-      types.push(e.type);
-      if (comments.length >= 2) break; // the slow tool reports every 0.5 s: pings in between
+  const url = () => `${guarded.url}/agent/stream`;
+  const slow = { query: "A thorough look at AI adoption", agent: "researcher" };
+  const idle = () =>
+    waitFor(async () => (await getJSON(`${guarded.url}/healthz`)).runs.active === 0, { what: "no run in flight" });
+
+  test("without a key or with a wrong one: 401 unauthorized", async () => {
+    for (const options of [{}, { apiKey: "not-the-key" }, { headers: { Authorization: `Basic ${KEY}` } }]) {
+      await assert.rejects(streamRun(url(), slow, options), (error) => {
+        assert.ok(error instanceof MasaiError);
+        assert.deepEqual(
+          [error.status, error.code, error.type, error.retryAfter],
+          [401, "unauthorized", "authentication_error", null],
+        );
+        return true;
+      });
     }
-    assert.deepEqual([...new Set(comments)], ["ping"]);
-    assert.equal(types[0], "start");
-    assert.ok(types.includes("custom"));
-    assert.equal((await run.done).status, "aborted");
+  });
+
+  test("heartbeats reach onComment; apiKey and an Authorization header both work", async () => {
+    for (const options of [{ apiKey: KEY }, { headers: { Authorization: `Bearer ${KEY}` } }]) {
+      await idle();
+      const comments = [];
+      const types = [];
+      const run = await streamRun(url(), slow, { ...options, onComment: (text) => comments.push(text) });
+      for await (const e of run) {
+        types.push(e.type);
+        if (comments.length >= 2) break; // the slow tool reports every 0.5 s: pings in between
+      }
+      assert.deepEqual([...new Set(comments)], ["ping"]);
+      assert.equal(types[0], "start");
+      assert.ok(types.includes("custom"));
+      assert.equal((await run.done).status, "aborted");
+    }
+  });
+
+  test("sessionId: the X-Masai-Session-Id header, the events' session_id; sent back, it is kept", async () => {
+    await idle();
+    const body = { query: "AI trends", agent: "writer" };
+    const run = await streamRun(url(), body, { apiKey: KEY });
+    const { events, result } = await collect(run);
+    assert.match(run.sessionId, /^\S{8,}$/);
+    assert.equal(run.sessionId, run.response.headers.get("x-masai-session-id"));
+    assert.equal(result.status, "completed");
+    assert.equal(result.sessionId, run.sessionId);
+    const sessions = new Set(events.filter((e) => e.metadata).map((e) => e.metadata.session_id));
+    assert.deepEqual([...sessions], [run.sessionId]);
+
+    const again = await streamRun(url(), { ...body, session_id: run.sessionId }, { apiKey: KEY });
+    assert.equal(again.sessionId, run.sessionId);
+    await again.done;
+    const fresh = await streamRun(url(), body, { apiKey: KEY });
+    assert.notEqual(fresh.sessionId, run.sessionId, "no session_id: a fresh session");
+    await fresh.done;
+  });
+
+  test("a run over the principal's limit: 429 too_many_runs with retryAfter", async () => {
+    await idle();
+    const first = await streamRun(url(), slow, { apiKey: KEY });
+    try {
+      await assert.rejects(streamRun(url(), slow, { apiKey: KEY }), (error) => {
+        assert.ok(error instanceof MasaiError);
+        assert.equal(error.status, 429);
+        assert.equal(error.code, "too_many_runs");
+        assert.ok(Number.isInteger(error.retryAfter) && error.retryAfter >= 1, String(error.retryAfter));
+        return true;
+      });
+      // The limit is per principal: another key may still run.
+      const other = await streamRun(url(), { query: "AI trends", agent: "writer" }, { apiKey: "another-key-1" });
+      assert.equal((await other.done).status, "completed");
+    } finally {
+      first.abort();
+    }
+    assert.equal((await first.done).status, "aborted");
   });
 });

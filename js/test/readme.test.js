@@ -16,14 +16,23 @@ const CLIENT = new URL("../masai-client.js", import.meta.url).href;
 
 let server;
 let dir;
+const servers = new Map(); // other server environments (API keys), started when a block needs one
 before(async () => {
   server = await startServer();
   dir = await mkdtemp(join(tmpdir(), "masai-readme-"));
 });
 after(async () => {
   await server?.stop();
+  for (const other of servers.values()) await (await other).stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+function serverFor(env) {
+  if (Object.keys(env).length === 0) return server;
+  const key = JSON.stringify(env);
+  if (!servers.has(key)) servers.set(key, startServer({ env }));
+  return servers.get(key);
+}
 
 const blocks = readmeBlocks();
 
@@ -39,9 +48,10 @@ describe("README examples", { concurrency: true }, () => {
   for (const block of blocks.filter((b) => b.lang === "js")) {
     test(`the example at line ${block.line}`, async () => {
       assert.match(block.code, /from "masai-client"/);
+      const { url } = await serverFor(block.serverEnv);
       const code = block.code
         .replaceAll('from "masai-client"', `from ${JSON.stringify(CLIENT)}`)
-        .replaceAll("http://localhost:8000", server.url);
+        .replaceAll("http://localhost:8000", url);
       const file = join(dir, `example-${block.line}.mjs`);
       await writeFile(file, code);
       const { stdout } = await run(process.execPath, [file], { timeout: 30_000 });

@@ -37,6 +37,7 @@ describe("reading a run", () => {
       assert.deepEqual(result, {
         status: "completed",
         runId: "00000000000000000000000000000001",
+        sessionId: null,
         answer: answers.at(-1).content,
         finishReason: "stop",
         error: null,
@@ -96,6 +97,7 @@ describe("reading a run", () => {
     assert.deepEqual(await run.done, {
       status: "failed",
       runId: "00000000000000000000000000000001",
+      sessionId: null,
       answer: null,
       finishReason: "stop",
       error: { message: "The scripted model ran out of turns.", code: "script_exhausted" },
@@ -143,6 +145,29 @@ describe("reading a run", () => {
   });
 });
 
+describe("the session", () => {
+  test("sessionId: the X-Masai-Session-Id header, on the run and on its result", async () => {
+    const server = fakeFetch(fixtureBytes("run-error"), {
+      headers: { "X-Masai-Session-Id": "sess_0123456789abcdef01234567" },
+    });
+    const run = await streamRun(URL_, BODY, { fetch: server.fetch });
+    assert.equal(run.sessionId, "sess_0123456789abcdef01234567");
+    assert.equal((await run.done).sessionId, "sess_0123456789abcdef01234567");
+  });
+
+  test("without the header: the events' metadata.session_id, else null", async () => {
+    const text = fixtureText("run-error").replaceAll('"metadata":{"run_id"', '"metadata":{"session_id":"sess_meta","run_id"');
+    assert.notEqual(text, fixtureText("run-error"));
+    const run = await streamRun(URL_, BODY, { fetch: fakeFetch(new TextEncoder().encode(text)).fetch });
+    assert.equal(run.sessionId, null);
+    assert.equal((await run.done).sessionId, "sess_meta");
+
+    const plain = await streamRun(URL_, BODY, { fetch: fakeFetch(fixtureBytes("run-error")).fetch });
+    assert.equal(plain.sessionId, null);
+    assert.equal((await plain.done).sessionId, null);
+  });
+});
+
 describe("the request", () => {
   test("POSTs the body as JSON with SSE headers; extra headers are added", async () => {
     const server = fakeFetch(fixtureBytes("run-error"));
@@ -161,6 +186,25 @@ describe("the request", () => {
       "content-type": "application/json",
       "x-trace": "1",
     });
+  });
+
+  test("apiKey is sent as a Bearer token", async () => {
+    const server = fakeFetch(fixtureBytes("run-error"));
+    await (await streamRun(URL_, BODY, { fetch: server.fetch, apiKey: "alice-key-0001" })).done;
+    assert.equal(server.requests[0].headers.authorization, "Bearer alice-key-0001");
+  });
+
+  test("an Authorization header given in headers wins over apiKey; no key, no header", async () => {
+    const server = fakeFetch(fixtureBytes("run-error"));
+    const options = { fetch: server.fetch, apiKey: "alice-key-0001" };
+    await (await streamRun(URL_, BODY, { ...options, headers: { Authorization: "Bearer explicit" } })).done;
+    await (await streamRun(URL_, BODY, { ...options, headers: new Headers({ authorization: "Basic x" }) })).done;
+    await (await streamRun(URL_, BODY, { fetch: server.fetch, apiKey: "" })).done;
+    await (await streamRun(URL_, BODY, { fetch: server.fetch })).done;
+    assert.deepEqual(
+      server.requests.map((r) => r.headers.authorization),
+      ["Bearer explicit", "Basic x", undefined, undefined],
+    );
   });
 
   test("a string body is sent as is; given headers win", async () => {
@@ -184,6 +228,61 @@ describe("errors", () => {
         ["no agent or system named 'ghost'", 404, "agent_not_found", "not_found", body],
       );
       return true;
+    });
+  });
+
+  test("a missing or wrong API key: 401, code unauthorized, no retryAfter", async () => {
+    const body = JSON.stringify({
+      error: { message: "wrong API key", type: "authentication_error", code: "unauthorized" },
+    });
+    const fetch = errorFetch(401, body, "application/json", {
+      "www-authenticate": 'Bearer realm="masai", error="invalid_token"',
+    });
+    await assert.rejects(streamRun(URL_, BODY, { fetch, apiKey: "wrong-key-1" }), (error) => {
+      assert.ok(error instanceof MasaiError);
+      assert.deepEqual(
+        [error.message, error.status, error.code, error.type, error.retryAfter],
+        ["wrong API key", 401, "unauthorized", "authentication_error", null],
+      );
+      return true;
+    });
+  });
+
+  test("429 too many runs: retryAfter is Retry-After in seconds (a number or a date)", async () => {
+    const body = JSON.stringify({
+      error: { message: "runs are being started too fast", type: "rate_limit_error", code: "too_many_runs" },
+    });
+    const refused = (retryAfter) =>
+      streamRun(URL_, BODY, { fetch: errorFetch(429, body, "application/json", { "retry-after": retryAfter }) });
+    await assert.rejects(refused("7"), (error) => {
+      assert.ok(error instanceof MasaiError);
+      assert.deepEqual(
+        [error.message, error.status, error.code, error.type, error.retryAfter],
+        ["runs are being started too fast", 429, "too_many_runs", "rate_limit_error", 7],
+      );
+      return true;
+    });
+    const inTwentySeconds = new Date(Date.now() + 20_000).toUTCString();
+    await assert.rejects(refused(inTwentySeconds), (error) => {
+      assert.ok(error.retryAfter >= 18 && error.retryAfter <= 21, String(error.retryAfter));
+      return true;
+    });
+    await assert.rejects(refused(new Date(Date.now() - 60_000).toUTCString()), { retryAfter: 0 });
+    await assert.rejects(refused("soon"), { status: 429, retryAfter: null });
+  });
+
+  test("503 shutting down, with and without Retry-After", async () => {
+    const body = JSON.stringify({
+      error: { message: "the server is shutting down", type: "server_error", code: "shutting_down" },
+    });
+    await assert.rejects(
+      streamRun(URL_, BODY, { fetch: errorFetch(503, body, "application/json", { "retry-after": "30" }) }),
+      { name: "MasaiError", status: 503, code: "shutting_down", retryAfter: 30 },
+    );
+    await assert.rejects(streamRun(URL_, BODY, { fetch: errorFetch(503, body) }), {
+      status: 503,
+      code: "shutting_down",
+      retryAfter: null,
     });
   });
 

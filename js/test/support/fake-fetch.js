@@ -3,7 +3,14 @@
 
 export function fakeFetch(
   bytes,
-  { pieces = null, pieceSize = 64, status = 200, contentType = "text/event-stream", hang = false } = {},
+  {
+    pieces = null,
+    pieceSize = 64,
+    status = 200,
+    contentType = "text/event-stream",
+    hang = false,
+    headers: extraHeaders = {},
+  } = {},
 ) {
   const state = { requests: [], reads: 0, cancelled: false, served: 0 };
   const chunks = pieces ?? [];
@@ -43,13 +50,13 @@ export function fakeFetch(
       },
       { highWaterMark: 0 },
     );
-    const headersOut = contentType ? { "content-type": contentType } : {};
+    const headersOut = { ...(contentType ? { "content-type": contentType } : {}), ...extraHeaders };
     return new Response(status === 204 ? null : body, { status, headers: headersOut });
   };
   return state;
 }
 
-/** Answers with a fixed status and body (an error). */
-export function errorFetch(status, body, contentType = "application/json") {
-  return async () => new Response(body, { status, headers: { "content-type": contentType } });
+/** Answers with a fixed status and body (an error), plus any `headers` (e.g. Retry-After). */
+export function errorFetch(status, body, contentType = "application/json", headers = {}) {
+  return async () => new Response(body, { status, headers: { "content-type": contentType, ...headers } });
 }

@@ -9,23 +9,26 @@ export const MASAI_BIN = process.env.MASAI_BIN || `${REPO}.venv/bin/masai`;
 export const PYTHON = process.env.MASAI_PYTHON || `${REPO}.venv/bin/python`;
 
 // Model settings in the environment would make the demo call a real model: keep it offline.
-// MASAI_API_KEY would make it require a token; MASAI_DEMO_PACE would change its timing.
+// MASAI_API_KEY(S) would make it require a key; MASAI_DEMO_PACE would change its timing.
 const UNSET = [
   "OPENAI_API_KEY",
   "OPENAI_BASE_URL",
   "ANTHROPIC_API_KEY",
   "MASAI_MODEL",
   "MASAI_API_KEY",
+  "MASAI_API_KEYS",
   "MASAI_DEMO_PACE",
 ];
 
 /**
- * Start a server on 127.0.0.1 and an ephemeral port (extra `masai serve` options in `args`);
- * resolves once it printed "masai serving on http://HOST:PORT". Call `stop()` when done.
+ * Start a server on 127.0.0.1 and an ephemeral port (extra `masai serve` options in `args`,
+ * extra environment variables in `env`, e.g. `{MASAI_API_KEYS: "alice:KEY"}`); resolves once it
+ * printed "masai serving on http://HOST:PORT". Call `stop()` when done.
  */
-export async function startServer({ args = [], timeoutMs = 30_000 } = {}) {
+export async function startServer({ args = [], env: extraEnv = {}, timeoutMs = 30_000 } = {}) {
   const env = { ...process.env };
   for (const name of UNSET) delete env[name];
+  Object.assign(env, extraEnv);
   const child = spawn(MASAI_BIN, ["serve", "--host", "127.0.0.1", "--port", "0", ...args], {
     cwd: REPO,
     env,
@@ -75,8 +78,8 @@ export async function startServer({ args = [], timeoutMs = 30_000 } = {}) {
   return { url, stop, child, stderr: () => stderr };
 }
 
-export async function getJSON(url) {
-  const response = await fetch(url);
+export async function getJSON(url, { apiKey } = {}) {
+  const response = await fetch(url, apiKey ? { headers: { authorization: `Bearer ${apiKey}` } } : {});
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return response.json();
 }

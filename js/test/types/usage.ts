@@ -114,14 +114,21 @@ export async function main(): Promise<RunResult> {
   const error: { message: string; code: string | null } | null = result.error;
   const http: number = run.response.status;
   const aborted: boolean = run.aborted;
+  const session: string | null = run.sessionId;
+  const resultSession: string | null = result.sessionId;
   run.abort("enough");
-  void [status, answer, error, http, aborted];
+  void [status, answer, error, http, aborted, session, resultSession];
   try {
-    await streamRun("/v1/chat/completions", { model: "researcher", stream: true, messages: [] });
+    await streamRun(
+      "/v1/chat/completions",
+      { model: "researcher", stream: true, messages: [] },
+      { apiKey: "alice-key-1" },
+    );
   } catch (e) {
     if (e instanceof MasaiError) {
       const parts: [number, string | null, string | null, string | null] = [e.status, e.code, e.type, e.body];
-      void parts;
+      const wait: number | null = e.retryAfter;
+      void [parts, wait];
     }
   }
   return result;
@@ -143,6 +150,10 @@ void new SSEParser().feed(42);
 void streamRun("/x", { query: "q" }, { on: { tool_call: (e: EventOfType<"token">) => void e } });
 // @ts-expect-error: there is no such event type
 void streamRun("/x", { query: "q" }, { on: { tool_cal: () => undefined } });
+// @ts-expect-error: the API key is a string
+void streamRun("/x", { query: "q" }, { apiKey: true });
+// @ts-expect-error: the session id is read-only
+({} as RunStream).sessionId = "sess_x";
 // @ts-expect-error: done is a promise of the result, not the result
 export const notYet: RunResult = ({} as RunStream).done;
 

@@ -2,11 +2,12 @@
 
 The UI and the docs are static shells: they hold no data, so they load without a key (the UI
 asks for one and sends it with each API call). Nothing here loads from another origin: the
-Swagger UI assets come from the ``swagger-ui-bundle`` package.
+Swagger UI assets come from the ``fastapi-swagger`` package.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
@@ -62,13 +63,13 @@ async def docs() -> Response:
 async def docs_static(name: str) -> Response:
     if name == "docs.js":
         return static_file(STATIC, name)
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:  # (an install without the server extra's docs assets)
-        raise HTTPException(404, "the API docs need: pip install 'masai[server]'") from None
     if name not in ("swagger-ui-bundle.js", "swagger-ui.css"):
         raise HTTPException(404, f"no such file: {name}")
-    return static_file(Path(swagger_ui_path), name)
+    try:  # Swagger UI 5 (it reads OpenAPI 3.1), shipped inside the fastapi-swagger package
+        assets = importlib.resources.files("fastapi_swagger") / "resources"
+    except ModuleNotFoundError:
+        raise HTTPException(404, "the API docs need: pip install 'masai[server]'") from None
+    return static_file(Path(str(assets)), name)
 
 
 def static_file(directory: Path, name: str) -> Response:

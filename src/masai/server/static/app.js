@@ -5,6 +5,11 @@ import { streamRun } from "/static/masai-client.js";
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const ui = {
+  keyForm: $("api-key-form"),
+  keyInput: $("api-key"),
+  keySave: $("api-key-save"),
+  keyError: $("api-key-error"),
+  keyChange: $("api-key-change"),
   form: $("run-form"),
   query: $("query"),
   target: $("target"),
@@ -24,16 +29,115 @@ const ui = {
 /** The run on screen: what the event handlers below update. */
 let current = null;
 
+// -- the API key -------------------------------------------------------------------------------
+// A server started with API keys answers 401 until the request carries one. The key is kept in
+// sessionStorage (this tab only, gone when it closes; never localStorage) under the name the
+// API docs page (/docs) reads too, so entering it here also unlocks the docs in this tab.
+
+const KEY_STORAGE = "masai.apiKey";
+
+function storedKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) || null;
+  } catch {
+    return null; // storage disabled: the key lives as long as the page
+  }
+}
+
+function storeKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // storage disabled
+  }
+}
+
+/** The key sent with every API call, or null (a server without keys needs none). */
+let apiKey = storedKey();
+
+function authHeaders(key) {
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+/** Show the key form (with why, when a key was refused); nothing runs until a key is saved. */
+function askForKey(error = null) {
+  ui.keyForm.hidden = false;
+  ui.keyChange.hidden = true;
+  ui.keyError.hidden = !error;
+  ui.keyError.textContent = error ?? "";
+  ui.keyInput.setAttribute("aria-invalid", error ? "true" : "false");
+  ui.target.disabled = true;
+  ui.run.disabled = true;
+  ui.target.replaceChildren(h("option", {}, "API key needed"));
+  ui.targetInfo.textContent = "Enter the server's API key above to load its agents.";
+  ui.targetInfo.classList.remove("error-text");
+  ui.keyInput.focus();
+  ui.keyInput.select();
+}
+
+function keyAccepted(key) {
+  apiKey = key;
+  storeKey(key);
+  ui.keyForm.hidden = true;
+  ui.keyError.hidden = true;
+  ui.keyError.textContent = "";
+  ui.keyInput.value = "";
+  ui.keyInput.setAttribute("aria-invalid", "false");
+  ui.keyChange.hidden = !key;
+}
+
+/** Forget the key (after the server refused it, or when asked to) and ask for another. */
+function forgetKey(error = null) {
+  apiKey = null;
+  storeKey(null);
+  askForKey(error);
+}
+
+/** What a server accepts as a key (masai serve checks keys against the same rule). */
+const KEY_SHAPE = /^[\x21-\x7e]{8,512}$/;
+
+async function saveKey() {
+  const key = ui.keyInput.value.trim();
+  if (!key) return;
+  if (!KEY_SHAPE.test(key)) {
+    askForKey("That is not an API key: a key is 8 to 512 printable ASCII characters, without spaces.");
+    return;
+  }
+  ui.keySave.disabled = true;
+  try {
+    const outcome = await loadTargets(key);
+    if (outcome === "ok") {
+      keyAccepted(key);
+      ui.query.focus();
+    } else if (outcome === "unauthorized") {
+      askForKey("The server refused this API key. Check it and try again.");
+    } else {
+      ui.keyError.hidden = false;
+      ui.keyError.textContent = "Could not check the key: see the message below the form.";
+    }
+  } finally {
+    ui.keySave.disabled = false;
+  }
+}
+
 // -- small DOM helpers -----------------------------------------------------------------------
 
-/** An element with attributes and children (strings become text: nothing is parsed as HTML). */
+/**
+ * An element with attributes and children (strings become text: nothing is parsed as HTML).
+ * `style` is an object of properties, set through CSSOM: the server's Content-Security-Policy
+ * (style-src 'self') blocks style attributes, but not el.style.setProperty().
+ */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") el.className = value;
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else el.setAttribute(key, value === true ? "" : String(value));
+    else if (key === "style") {
+      if (typeof value !== "object") throw new TypeError("h(): style must be an object");
+      for (const [name, v] of Object.entries(value)) el.style.setProperty(name, String(v));
+    } else el.setAttribute(key, value === true ? "" : String(value));
   }
   el.append(...children.filter((c) => c !== null && c !== undefined));
   return el;
@@ -50,7 +154,7 @@ function agentBadge(name, testid) {
   const label = name ?? "run";
   return h("span", {
     class: "agent-badge",
-    style: `--hue: ${hue(label)}`,
+    style: { "--hue": hue(label) },
     "data-testid": testid,
     title: name ? `agent ${name}` : "the run itself",
   }, label);
@@ -75,10 +179,15 @@ function seconds(ms) {
 
 // -- targets -----------------------------------------------------------------------------------
 
-async function loadTargets() {
+/**
+ * Load the agents and systems with `key` (or none): "ok", "unauthorized" (the server wants a key,
+ * or another one: the caller asks for it) or "failed" (shown below the form).
+ */
+async function loadTargets(key) {
   try {
-    const response = await fetch("/v1/models");
-    if (!response.ok) throw new Error(`GET /v1/models answered ${response.status}`);
+    const response = await fetch("/v1/models", { headers: authHeaders(key) });
+    if (response.status === 401) return "unauthorized";
+    if (!response.ok) throw new Error(await errorText(response));
     const { data } = await response.json();
     const systems = data.filter((m) => m.masai?.kind === "system");
     const agents = data.filter((m) => m.masai?.kind === "agent");
@@ -97,12 +206,36 @@ async function loadTargets() {
       ...(agents.length ? [group("Single agents", agents)] : []),
     );
     ui.target.disabled = false;
-    ui.run.disabled = false;
+    ui.run.disabled = Boolean(current?.running);
+    ui.targetInfo.classList.remove("error-text");
     showTargetInfo();
+    return "ok";
   } catch (error) {
     ui.target.replaceChildren(h("option", {}, "No agents available"));
     ui.targetInfo.textContent = `Could not load the agents: ${error.message}`;
     ui.targetInfo.classList.add("error-text");
+    return "failed";
+  }
+}
+
+/** The server's error message (`{"error": {"message"}}`), else the status line. */
+async function errorText(response) {
+  const status = `GET /v1/models answered ${response.status}`;
+  try {
+    const body = await response.json();
+    return typeof body?.error?.message === "string" ? `${body.error.message} (${response.status})` : status;
+  } catch {
+    return status;
+  }
+}
+
+/** At start: the targets, with the key this tab kept (if any); ask for one if the server wants it. */
+async function connect() {
+  const key = apiKey;
+  const outcome = await loadTargets(key);
+  if (outcome === "ok") keyAccepted(key);
+  else if (outcome === "unauthorized") {
+    forgetKey(key ? "The server refused the saved API key. Enter it again." : null);
   }
 }
 
@@ -116,7 +249,7 @@ function showTargetInfo() {
 async function start() {
   const option = ui.target.selectedOptions[0];
   const query = ui.query.value.trim();
-  if (!option || !query || current?.running) return;
+  if (!option?.dataset.kind || !query || current?.running) return;
   const { kind, name } = option.dataset;
   const url = kind === "system" ? "/mas/stream" : "/agent/stream";
   const body = { query, [kind === "system" ? "system" : "agent"]: name, token_events: true };
@@ -125,7 +258,7 @@ async function start() {
   current = newRun(controller);
   const run = current;
   try {
-    const stream = await streamRun(url, body, { signal: controller.signal, on: handlers(run) });
+    const stream = await streamRun(url, body, { apiKey, signal: controller.signal, on: handlers(run) });
     const result = await stream.done;
     if (result.status === "aborted") finish(run, "stopped");
     else if (result.status === "failed") finish(run, "failed", result.error?.message);
@@ -133,6 +266,18 @@ async function start() {
   } catch (error) {
     if (error.name === "AbortError") {
       finish(run, "stopped");
+    } else if (error.status === 401) {
+      const message = apiKey ? "The server refused the API key" : "The server needs an API key";
+      addEntry(run, "error", null, "Not authorized",
+        h("p", { class: "error-text", "data-testid": "error-message" }, `${message}: enter it above, then run again.`));
+      finish(run, "failed", message);
+      forgetKey(apiKey ? "The server refused this API key. Enter a valid one." : null);
+    } else if (error.status === 429) {
+      const when = Number.isFinite(error.retryAfter) ? `in ${error.retryAfter} s` : "later";
+      const message = `Too many runs: try again ${when}`;
+      addEntry(run, "error", null, "The server is busy",
+        h("p", { class: "error-text", "data-testid": "error-message" }, message));
+      finish(run, "failed", message);
     } else {
       addEntry(run, "error", null, "The request failed",
         h("p", { class: "error-text", "data-testid": "error-message" }, error.message));
@@ -177,7 +322,7 @@ function finish(run, state, message) {
     if (!call.done) call.card.classList.add(state === "completed" ? "done" : "interrupted");
   }
   if (state === "stopped") addEntry(run, "stopped", null, "Stopped: the server cancels the run");
-  ui.run.disabled = false;
+  ui.run.disabled = ui.target.disabled; // (no targets while the key form is up)
   ui.stop.disabled = true;
 }
 
@@ -410,6 +555,11 @@ ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   start();
 });
+ui.keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveKey();
+});
+ui.keyChange.addEventListener("click", () => forgetKey());
 ui.stop.addEventListener("click", stop);
 ui.target.addEventListener("change", showTargetInfo);
 ui.query.addEventListener("keydown", (event) => {
@@ -425,4 +575,4 @@ for (const example of document.querySelectorAll('[data-testid="example"]')) {
   });
 }
 
-loadTargets();
+connect();
