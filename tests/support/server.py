@@ -1,5 +1,6 @@
-"""A real uvicorn server on 127.0.0.1 and an ephemeral port, in a thread of the test process
-(so tests can also look at server-side state)."""
+"""A real server (``MasaiServer``, so the tests see the production connection guards) on
+127.0.0.1 and an ephemeral port, in a thread of the test process (so tests can also look at
+server-side state)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,38 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import uvicorn
+from masai.server._serve import ConnectionLimits, MasaiServer
 
 
 class LiveServer:
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        limits: ConnectionLimits | None = None,
+        drain: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+        self.server = MasaiServer(
+            app,
+            limits=limits or ConnectionLimits(),
+            drain=drain,
+            log_level="warning",
         )
-        self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="uvicorn", daemon=True)
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        # The production loop (uvloop when installed), as under ``masai serve``.
+        factory = self.server.config.get_loop_factory() or asyncio.new_event_loop
+        loop = factory()
         self.loop = loop
         asyncio.set_event_loop(loop)
         loop.run_until_complete(self.server.serve(sockets=[self.sock]))
@@ -62,8 +72,12 @@ async def _call(fn: Any) -> Any:
 
 
 @contextlib.contextmanager
-def live_server(app: Any) -> Iterator[LiveServer]:
-    server = LiveServer(app)
+def live_server(
+    app: Any,
+    limits: ConnectionLimits | None = None,
+    drain: Callable[[float], Awaitable[None]] | None = None,
+) -> Iterator[LiveServer]:
+    server = LiveServer(app, limits=limits, drain=drain)
     server.start()
     try:
         yield server
