@@ -1,8 +1,9 @@
 """Per-run context: which sink receives events, and where in a run the code currently is.
 
 Both live in ContextVars, so they follow a run into child tasks and into worker threads started
-with ``asyncio.to_thread`` and never leak into a concurrent run. Every change is undone with its
-token, never by setting ``None``: a nested stream inside a tool must not cut off the outer one.
+with ``asyncio.to_thread`` or a ``ToolThreads`` pool, and never leak into a concurrent run. Every
+change is undone with its token, never by setting ``None``: a nested stream inside a tool must
+not cut off the outer one.
 """
 
 from __future__ import annotations

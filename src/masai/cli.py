@@ -39,6 +39,9 @@ def serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, build_demo, check_exposure, create_app, load_config
     from .server._serve import ConnectionLimits, MasaiServer
 
+    # masai's own INFO lines (a client gone mid-upload, a stalled reader dropped) at the level
+    # the operator asked for; other libraries stay at WARNING.
+    logging.getLogger("masai").setLevel(args.log_level.upper())
     registry, from_file = load_config(args.config) if args.config else (build_demo(), {})
     settings = ServerSettings.build(
         from_file, ServerSettings.from_environment(), _flag_settings(args)
