@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import agent_loop, langgraph_baseline
+from . import agent_loop, gate_cost, langgraph_baseline, serve_bench
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = "masai-framework==0.6.5"
+#: The server before its keys, gate and run limits.
+BEFORE_NAME = f"masai serve at {serve_bench.BEFORE}"
 
 
 def reference_python() -> str:
@@ -73,6 +75,163 @@ def run_http(quick: bool) -> dict[str, Any]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+def run_serve(quick: bool) -> dict[str, Any]:
+    """The server benchmarks in their own process, like the HTTP one (``serve_bench``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.serve_bench", *(["--quick"] if quick else [])],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE.parent,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def serve_rows(serve: dict[str, Any]) -> tuple[list[Row], list[str]]:
+    """The ``server`` section: sync tools under a burst, the cost of keys and limits, session
+    memory. Returns the rows and notes on what was skipped."""
+    notes: list[str] = []
+    rows = _burst_rows(serve) + _auth_rows(serve, notes) + _memory_rows(serve)
+    return rows, notes
+
+
+def _burst_rows(serve: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    sync, narrow, control = serve["sync_tools"], serve["sync_tools_32"], serve["async_tools"]
+    burst = f"{sync['runs']:,} runs at once, sync tool sleeping 0.2 s"
+    for result, how in ((sync, ""), (narrow, ", --tool-threads 32")):
+        for pct in ("p50", "p99"):
+            ours, alone = result[f"{pct}_s"], result["single_s"]
+            default = pct == "p99" and result is sync
+            rows.append(
+                row(
+                    "server",
+                    f"{pct} run latency, {burst}{how}",
+                    ours,
+                    alone,
+                    "one run alone",
+                    "s",
+                    "≤ 3×" if default else "",
+                    ours <= 3 * alone if default else None,
+                )
+            )
+    rows.append(
+        row(
+            "server",
+            f"p99 run latency, {control['runs']:,} runs at once, async tool awaiting 0.2 s",
+            control["p99_s"],
+            control["single_s"],
+            "one run alone",
+            "s",
+            "",
+            None,
+        )
+    )
+    rows.append(
+        row(
+            "server",
+            f"server CPU per run during the burst, sync tool ({sync['runs']:,} runs)",
+            sync["server_cpu_s"] / sync["runs"] * 1e3,
+            control["server_cpu_s"] / control["runs"] * 1e3,
+            "async tool, same burst",
+            "ms",
+            "",
+            None,
+        )
+    )
+    return rows
+
+
+def _auth_rows(serve: dict[str, Any], notes: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    auth = serve["auth_cost"]
+    if "skipped" in auth:
+        notes.append(f"server: keys and limits vs {BEFORE_NAME}: skipped ({auth['skipped']})")
+    else:
+        now, before = auth["now"], auth["before"]
+        label = f"{auth['streams']} clients × {auth['events']:,} events"
+        for workload, what in (("paced", "1/ms"), ("saturated", "×3, back to back")):
+            name = f"{label}, {what}, keys and limits on"
+            for key, measure, unit in (
+                ("events_per_s", "events/s", "events/s"),
+                ("p99_ms", "emit→receive p99", "ms"),
+            ):
+                ours, base = now[workload][key], before[workload][key]
+                throughput = key == "events_per_s"
+                rows.append(
+                    row(
+                        "server",
+                        f"{measure}, {name}",
+                        ours,
+                        base,
+                        BEFORE_NAME,
+                        unit,
+                        "≥ 0.95×" if throughput else "",
+                        ours >= 0.95 * base if throughput else None,
+                    )
+                )
+    gate = serve["gate"]
+    for what, key in (("per request (Host, key, body read)", "request"), ("per write", "write")):
+        rows.append(
+            row(
+                "server",
+                f"the gate's cost {what}, in process",
+                gate[f"{key}_gated_us"],
+                gate[f"{key}_bare_us"],
+                "the same, no gate",
+                "µs",
+                "",
+                None,
+            )
+        )
+    return rows
+
+
+def _memory_rows(serve: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    memory = serve["session_memory"]
+    size = memory["query_chars"] // 1000
+    runs = f"{memory['runs']:,} runs, each a fresh session and a {size} KB query"
+    rows.append(
+        row(
+            "server",
+            f"server RSS after {runs}",
+            memory["rss_after_mb"],
+            memory["rss_before_mb"],
+            "RSS before the runs",
+            "MB",
+            "",
+            None,
+        )
+    )
+    rows.append(
+        row(
+            "server",
+            f"server RSS after {runs}, against halfway",
+            memory["rss_after_mb"],
+            memory["rss_halfway_mb"],
+            "RSS halfway",
+            "MB",
+            "≤ 1.1× (flat)",
+            memory["rss_after_mb"] <= 1.1 * memory["rss_halfway_mb"],
+        )
+    )
+    mib = 1024 * 1024
+    rows.append(
+        row(
+            "server",
+            f"session memory (/healthz sessions.bytes) after {runs}",
+            memory["session_bytes"] / mib,
+            memory["session_max_bytes"] / mib,
+            "--session-max-bytes",
+            "MiB",
+            "≤ the cap",
+            memory["session_bytes"] <= memory["session_max_bytes"],
+        )
+    )
+    return rows
+
+
 def import_ms(code: str, runs: int = 5) -> float:
     samples = []
     for _ in range(runs):
@@ -109,7 +268,7 @@ def row(
     }
 
 
-async def collect(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+async def collect(quick: bool) -> tuple[list[Row], dict[str, Any], list[str]]:
     rows: list[Row] = []
     raw: dict[str, Any] = {}
 
@@ -329,7 +488,13 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         )
     )
 
-    # 5. import time
+    # 5. the server: sync tools, keys and limits, session memory
+    raw["server"] = serve = run_serve(quick)
+    serve["gate"] = await gate_cost.gate_cost_us(5 if quick else 30, 200 if quick else 500)
+    server_rows, notes = serve_rows(serve)
+    rows += server_rows
+
+    # 6. import time
     bare = import_ms("pass")
     masai_ms = import_ms("import masai") - bare
     server_ms = import_ms("import masai.server") - bare
@@ -376,7 +541,7 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             None,
         )
     )
-    return rows, raw
+    return rows, raw, notes
 
 
 def table(rows: list[Row]) -> str:
@@ -403,7 +568,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke mode (seconds)")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
-    rows, raw = asyncio.run(collect(args.quick))
+    rows, raw, notes = asyncio.run(collect(args.quick))
     machine = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -412,8 +577,11 @@ def main() -> int:
         "quick": args.quick,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "rows": rows, "raw": raw}, indent=2))
+    report = {"machine": machine, "rows": rows, "raw": raw, "notes": notes}
+    args.json.write_text(json.dumps(report, indent=2))
     sys.stdout.write(table(rows) + "\n\n")
+    for note in notes:
+        sys.stdout.write(f"note: {note}\n")
     sys.stdout.write(f"machine: {machine}\nJSON: {args.json}\n")
     return 0
 

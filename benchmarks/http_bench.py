@@ -40,8 +40,34 @@ def pin(pid: int, index: int) -> bool:
     return True
 
 
-def start_masai(*options: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+#: Run caps raised for every benchmark server: a benchmark is one trusted backend opening
+#: hundreds of streams at once (1,000 idle ones, 100 at a time, 1,000 sync-tool runs), which
+#: ``masai serve``'s per-principal defaults (100 in flight, a burst of 100, 20 runs/s) refuse.
+CAPS = (
+    "--max-runs",
+    "5000",
+    "--max-runs-per-principal",
+    "5000",
+    "--run-burst",
+    "5000",
+    "--global-run-burst",
+    "5000",
+    "--run-rate",
+    "10000",
+    "--global-run-rate",
+    "10000",
+)
+
+
+def start_masai(
+    *options: str,
+    config: str = "benchmarks.http_apps:build_registry",
+    source: Path | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """``masai serve`` on a free port; ``source``: run the masai package found in that ``src``
+    directory (an older version) instead of this checkout's."""
+    path = str(ROOT) if source is None else f"{source}{os.pathsep}{ROOT}"
+    env = {**os.environ, "PYTHONPATH": path}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -53,7 +79,7 @@ def start_masai(*options: str) -> tuple[subprocess.Popen[str], str]:
             "--log-level",
             "warning",
             "--config",
-            "benchmarks.http_apps:build_registry",
+            config,
             *options,
         ],
         cwd=ROOT,
@@ -121,7 +147,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _one(client: httpx.AsyncClient, url: str, query: str, lags: list[float]) -> int:
+async def _one(
+    client: httpx.AsyncClient, url: str, query: str, lags: list[float], headers: dict[str, str]
+) -> int:
     """Receive one stream, timing each event. Cheap on purpose (a regex over raw bytes, not a
     parser per line; a client per stream, since one pool of 100 connections scans itself on
     every read): the client shares the machine with the server it measures."""
@@ -129,7 +157,9 @@ async def _one(client: httpx.AsyncClient, url: str, query: str, lags: list[float
     tail = b""
     async with (
         client,
-        client.stream("POST", f"{url}/agent/stream", json={"query": query}) as response,
+        client.stream(
+            "POST", f"{url}/agent/stream", json={"query": query}, headers=headers
+        ) as response,
     ):
         async for piece in response.aiter_raw():
             now = time.time()
@@ -148,14 +178,17 @@ def _frames_end(data: bytes) -> int:
     return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
-async def throughput(url: str, streams: int, count: int, interval: float) -> dict[str, float]:
-    """``streams`` clients at once, each receiving ``count`` events emitted ``interval`` apart."""
+async def throughput(
+    url: str, streams: int, count: int, interval: float, headers: dict[str, str] | None = None
+) -> dict[str, float]:
+    """``streams`` clients at once, each receiving ``count`` events emitted ``interval`` apart
+    (``headers``: sent with every request, e.g. an API key)."""
     lags: list[float] = []
     tls = ssl.create_default_context()  # unused on http://, but each client would load its own
     clients = [httpx.AsyncClient(timeout=120, verify=tls) for _ in range(streams)]
     t0 = time.perf_counter()
     query = f"{count} {interval}"
-    counts = await asyncio.gather(*(_one(c, url, query, lags) for c in clients))
+    counts = await asyncio.gather(*(_one(c, url, query, lags, headers or {}) for c in clients))
     elapsed = time.perf_counter() - t0
     assert all(c == count for c in counts), counts[:5]
     lags.sort()
@@ -211,7 +244,7 @@ async def measure(quick: bool, server_options: list[str]) -> dict[str, Any]:
     }
     result["pinned"] = pin(0, 1)
     servers = {
-        "masai": lambda: start_masai(*server_options),
+        "masai": lambda: start_masai(*CAPS, *server_options),
         "sse-starlette": start_baseline,
     }
     for name, start in servers.items():

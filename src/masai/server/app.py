@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import _openai_routes, _pages, _routes
-from ._errors import ErrorBody, install_handlers
+from ._errors import install_handlers
 from ._gate import Gate
 from ._routes import StreamRequest
 from ._runtime import Runtime
@@ -71,21 +71,4 @@ def create_app(
     if settings.docs:
         app.include_router(_pages.docs_router)
     app.add_middleware(Gate, settings=settings)
-    _document_errors(app)
     return app
-
-
-def _document_errors(app: FastAPI) -> None:
-    """Make sure the error body's schema is in the OpenAPI components even on routes FastAPI
-    did not see it on (every error response refers to it)."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.setdefault("ErrorBody", ErrorBody.model_json_schema())
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,6 +1,7 @@
-"""``masai serve`` on SIGTERM: stops taking work, lets runs finish until ``--shutdown-timeout``,
-then stops them with a proper end frame, and exits 0 within the deadline even when a client
-never reads. Also ``masai run --server``: the same run, streamed from a server."""
+"""``masai serve`` as a process: keys from the environment, refusing an open network address,
+naming a busy port; on SIGTERM it stops taking work, lets runs finish until
+``--shutdown-timeout``, then stops them with a proper end frame, and exits 0 within the deadline
+even when a client never reads. Also ``masai run --server``: the same run, from a server."""
 
 from __future__ import annotations
 
@@ -35,14 +36,14 @@ class Served:
 def serve() -> Iterator[Any]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> Served:
+    def start(*args: str, env: dict[str, str] | None = None) -> Served:
         process = subprocess.Popen(
             [sys.executable, "-m", "masai", "serve", "--port", "0", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "MASAI_DEMO_PACE": "0.01"},
+            env={**os.environ, "MASAI_DEMO_PACE": "0.01", **(env or {})},
         )
         started.append(process)
         assert process.stdout is not None
@@ -163,3 +164,41 @@ def test_a_busy_port_is_named_with_a_hint(serve: Any) -> None:
     )
     assert done.returncode == 2
     assert f"127.0.0.1:{served.port}" in done.stderr and "--port 0" in done.stderr
+
+
+def test_keys_from_the_environment_guard_the_api(serve: Any) -> None:
+    other = "other-key-0123456789"
+    served = serve(env={"MASAI_API_KEYS": f"me:{KEY},you:{other}"})
+    assert httpx.get(f"{served.url}/v1/models").status_code == 401
+    for key in (KEY, other):
+        ok = httpx.get(f"{served.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+    assert httpx.get(f"{served.url}/healthz").status_code == 200
+
+
+def test_an_open_network_address_without_keys_is_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "masai", "serve", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MASAI_API_KEY")},
+    )
+    assert done.returncode == 2 and "--insecure-no-auth" in done.stderr
+    assert "masai serving" not in done.stdout
+
+
+def test_bad_settings_are_reported_before_serving(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[server]\nmax_runs = 0\n\n[agents.a]\nmodel = { category = "scripted", turns = [] }\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "masai", "serve", "--port", "0", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "max_runs" in done.stderr
