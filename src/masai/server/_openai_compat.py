@@ -21,6 +21,7 @@ from ..exceptions import MasaiError
 from ..models import Message
 from ..streaming import EventStream
 from ..streaming.sse import DONE
+from ._runtime import SESSION_ID
 
 __all__ = ("ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
 
@@ -53,7 +54,7 @@ class StreamOptions(BaseModel):
     include_agent_events: bool = Field(default=False, strict=True)
 
 
-_SESSION_ID = re.compile(r"^[!-~]{1,200}$")
+_SESSION_ID = re.compile(SESSION_ID)
 _ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "system": "system",
     "developer": "system",

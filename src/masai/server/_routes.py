@@ -20,10 +20,9 @@ from ..streaming.sse import DONE, SSE_HEADERS
 from ._errors import ERROR_RESPONSES, ApiError, validation_message
 from ._gate import principal_of
 from ._response import EventStreamResponse, StreamEncoder
-from ._runtime import Run, Runtime
+from ._runtime import SESSION_ID, Run, Runtime
 
 __all__ = (
-    "SESSION_ID",
     "SSE_RESPONSE",
     "StreamQuery",
     "StreamRequest",
@@ -33,9 +32,6 @@ __all__ = (
 )
 
 router = APIRouter()
-
-#: A session id: 1 to 200 printable ASCII characters without spaces (it travels in a header).
-SESSION_ID = r"^[!-~]{1,200}$"
 
 #: How OpenAPI documents a streamed (SSE) success.
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from ..agents import RunContext
-from ..exceptions import ServerShutdown
+from ..exceptions import AgentNotFound, ServerShutdown
 from ..memory import InMemorySessionStore
 from ..models import Message
 from ..streaming import EnhancedStreamHandler, EventStream
@@ -27,12 +27,17 @@ from ._response import Outcome
 from ._settings import ServerSettings
 from ._targets import Registry, Target
 
-__all__ = ("Outcome", "Run", "Runtime", "new_session_id")
+__all__ = ("SESSION_ID", "Outcome", "Run", "Runtime", "new_session_id")
 
 logger = logging.getLogger("masai.server")
 
 #: How long streams stopped at a shutdown get to write their last frame.
 FINAL_FRAME_GRACE = 2.0
+
+
+#: A session id a client may choose: 1 to 200 printable ASCII characters without spaces (it
+#: travels back in a response header).
+SESSION_ID = r"^[!-~]{1,200}$"
 
 
 def new_session_id() -> str:
@@ -81,8 +86,6 @@ class Runtime:
             )
 
     def find(self, name: str | None, kind: Literal["agent", "system"] | None) -> Target:
-        from ..exceptions import AgentNotFound
-
         try:
             return self.registry.get(name, kind)
         except AgentNotFound as exc:
