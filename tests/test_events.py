@@ -43,6 +43,8 @@ def test_vocabulary() -> None:
                 "custom",
                 "handoff",
                 "memory_update",
+                "approval_required",
+                "approval",
                 "error",
             }
         )

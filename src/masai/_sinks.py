@@ -79,6 +79,11 @@ class Sink:
         self._open_calls: dict[str, list[str]] = {}
 
     # -- numbering -------------------------------------------------------------------------
+    @property
+    def next_seq(self) -> int:
+        """The ``seq`` the next accepted event gets (= how many were numbered)."""
+        return self._seq
+
     def stamp(self, event: StreamingEvent) -> StreamingEvent:
         """Number an event at the moment its position in the stream is final."""
         self.number((event,))

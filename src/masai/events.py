@@ -29,6 +29,10 @@ from ._sinks import Callback, CallbackSink, Sink, new_tool_call_id
 __all__ = (
     "EVENT_TYPES",
     "AnswerData",
+    "ApprovalData",
+    "ApprovalInfo",
+    "ApprovalRequiredData",
+    "ApprovalRequiredInfo",
     "CustomData",
     "ErrorData",
     "EventType",
@@ -68,6 +72,8 @@ EventType = Literal[
     "custom",  # anything a tool reports, typically progress
     "handoff",  # one agent handed the task to another
     "memory_update",  # shared memory was written
+    "approval_required",  # a tool call waits for a person's approval
+    "approval",  # a person approved or denied a tool call
     "error",  # the run failed
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
@@ -123,6 +129,34 @@ class MemoryUpdateData(TypedDict):
     key: str
     value: Any
     agent: str | None
+
+
+class ApprovalRequiredInfo(TypedDict):
+    tool_call_id: str
+    tool_name: str
+    #: The call's arguments, validated against the tool's schema (defaults filled in).
+    arguments: dict[str, Any]
+
+
+class ApprovalRequiredData(TypedDict):
+    approval: ApprovalRequiredInfo
+
+
+class ApprovalInfo(TypedDict):
+    tool_call_id: str
+    tool_name: str
+    approved: bool
+    reason: str | None
+    #: Edited arguments the tool runs with instead; ``None``: as requested.
+    arguments: dict[str, Any] | None
+    #: Who decided (a principal); ``None`` when no one could be asked.
+    decided_by: str | None
+    #: When, in seconds since the epoch.
+    decided_at: float
+
+
+class ApprovalData(TypedDict):
+    approval: ApprovalInfo
 
 
 class ErrorData(TypedDict):

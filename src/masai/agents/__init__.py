@@ -1,5 +1,12 @@
 """Agents: the runtime, and MASAI's manager API."""
 
+from ._approvals import (
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRequest,
+    Approvals,
+    ApprovalTimeout,
+)
 from ._details import AgentDetails
 from ._run_context import RunContext, get_run_context
 from .agent import Agent, AgentLimits, StateSnapshot
@@ -10,6 +17,11 @@ __all__ = (
     "AgentDetails",
     "AgentLimits",
     "AgentManager",
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ApprovalTimeout",
+    "Approvals",
     "RunContext",
     "StateSnapshot",
     "get_run_context",

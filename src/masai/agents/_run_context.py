@@ -9,6 +9,7 @@ from typing import Any
 from .._context import current_scope
 from ..memory import LOCAL_OWNER, SharedMemory
 from ..models import Message, Usage
+from ._approvals import Approvals
 from ._details import AgentDetails
 
 __all__ = ("RunContext", "get_run_context")
@@ -29,6 +30,10 @@ class RunContext:
     session). ``history``, when given, is the conversation so far supplied by the caller (an
     OpenAI-style client sends it with every request): it replaces the stored history, and
     ``remember=False`` keeps the turn out of the store.
+
+    ``approvals`` is the channel to whoever approves tool calls that need a person (set by
+    whatever runs the agent and can reach one, such as a server's ``Runs``); without it such
+    calls are denied, never run unapproved.
     """
 
     session_id: str = "default"
@@ -41,6 +46,7 @@ class RunContext:
     intermediate: bool = False
     usage: Usage = dataclasses.field(default_factory=Usage)
     deps: Any = None
+    approvals: Approvals | None = None
 
     def child(self, **changes: Any) -> RunContext:
         return dataclasses.replace(self, **changes)

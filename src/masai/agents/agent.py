@@ -14,8 +14,8 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from typing import Any, Final, TypeVar
 
 from .. import _json
 from .._context import current_scope, scoped, tool_scope
@@ -26,6 +26,8 @@ from ..memory import InMemorySessionStore, SessionStore
 from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest
 from ..models import ToolCallRequest as _Call
 from ..tools import Tool, ToolArgumentsError, as_tool
+from ._approvals import ApprovalPolicy, ApprovalTimeout
+from ._approve import approve
 from ._details import AgentDetails
 from ._prompts import build_messages
 from ._run_context import RunContext
@@ -33,6 +35,7 @@ from ._run_context import RunContext
 __all__ = ("Agent", "AgentLimits", "StateSnapshot", "answer_events")
 
 logger = logging.getLogger("masai.agents")
+_T = TypeVar("_T")
 
 _COMPONENT: Final[dict[str, Component]] = {
     "router": "router",
@@ -125,6 +128,7 @@ class Agent:
         memory_order: int = 10,
         limits: AgentLimits | None = None,
         parallel_tool_calls: bool = False,
+        approval_policy: ApprovalPolicy | None = None,
     ) -> None:
         missing = {"router", "evaluator", "reflector", *(["planner"] if plan else [])} - set(models)
         if missing:
@@ -145,6 +149,8 @@ class Agent:
         self.memory_order = memory_order
         self.limits = limits or AgentLimits()
         self.parallel_tool_calls = parallel_tool_calls
+        #: ``(tool name, arguments) -> True`` for calls that need a person's approval.
+        self.approval_policy = approval_policy
         self._specs = [t.spec() for t in self.tools.values()]
 
     @property
@@ -375,7 +381,7 @@ class Agent:
         if len(calls[:allowed]) == 1:
             results = [await self._run_tool(run, calls[0])]
         else:  # each call in its own task, so each has its own tool scope
-            results = list(await asyncio.gather(*(self._run_tool(run, c) for c in calls[:allowed])))
+            results = await _gather([self._run_tool(run, c) for c in calls[:allowed]])
         for skipped in calls[allowed:]:
             note = f"{skipped.tool} was not run: the tool-call limit was reached."
             results.append((skipped, note, True, False))
@@ -399,11 +405,13 @@ class Agent:
             record: dict[str, Any] = {"id": call_id, "tool": call.tool, "input": call.tool_input}
             run.tool_calls.append(record)
             try:
-                output, shown, is_error = await self._call_tool(tool, call)
+                output, shown, is_error = await self._approve_and_call(run, tool, call, call_id)
             except asyncio.CancelledError:
                 # Interrupted (run deadline or client gone): close the call in the stream.
-                with contextlib.suppress(StreamClosed, RuntimeError):
-                    await emit_tool_output(call.tool, "Cancelled.", "execute_tool", is_error=True)
+                await _close_call(call.tool, "Cancelled.")
+                raise
+            except ApprovalTimeout:  # ends the run; the call never ran
+                await _close_call(call.tool, f"{call.tool} was not run: no one decided in time.")
                 raise
             limit = self.limits.max_tool_output_chars
             truncated = len(output) > limit
@@ -421,7 +429,28 @@ class Agent:
         direct = tool is not None and tool.return_direct
         return call, output, is_error, direct
 
-    async def _call_tool(self, tool: Tool | None, call: _Call) -> tuple[str, str, bool]:
+    async def _approve_and_call(
+        self, run: _Run, tool: Tool | None, call: _Call, call_id: str
+    ) -> tuple[str, str, bool]:
+        """``_call_tool``, once a person approved the call if the tool or the policy wants it;
+        a denied call does not run and its result says why."""
+        tool_input = call.tool_input
+        if tool is not None:
+            gate = await approve(
+                tool,
+                call_id,
+                tool_input,
+                approvals=run.ctx.approvals,
+                policy=self.approval_policy,
+            )
+            if gate.refusal is not None:
+                return gate.refusal, gate.refusal, True
+            tool_input = gate.tool_input
+        return await self._call_tool(tool, call, tool_input)
+
+    async def _call_tool(
+        self, tool: Tool | None, call: _Call, tool_input: Any
+    ) -> tuple[str, str, bool]:
         """(output for the model, output for the client, failed). A failure is an
         observation the model can act on; internals of unexpected errors stay in the log."""
         if tool is None:
@@ -430,7 +459,7 @@ class Agent:
         timeout = tool.timeout or self.limits.tool_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                result = await tool.run(call.tool_input)
+                result = await tool.run(tool_input)
         except TimeoutError:
             message = f"{call.tool} did not finish within {timeout:g} seconds."
             return message, message, True
@@ -489,6 +518,25 @@ async def _emit_token(text: str) -> None:
 
 async def _emit_reasoning(text: str) -> None:
     await emit_event("reasoning", {"reasoning": text})
+
+
+async def _gather(calls: list[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """``asyncio.gather``, but when one call fails (an approval timed out) or the run is
+    cancelled, the others are cancelled too and close their calls before this returns."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
+
+
+async def _close_call(tool_name: str, message: str) -> None:
+    """End an interrupted call in the stream with an error ``tool_output`` (if it still flows)."""
+    with contextlib.suppress(StreamClosed, RuntimeError):
+        await emit_tool_output(tool_name, message, "execute_tool", is_error=True)
 
 
 def _stringify(result: Any) -> str:

@@ -12,6 +12,7 @@ from ..exceptions import AgentNotFound, ConfigError
 from ..memory import InMemorySessionStore, SessionStore
 from ..models import Model
 from ..models._config import model_from_config
+from ._approvals import ApprovalPolicy
 from ._details import AgentDetails
 from .agent import Agent, AgentLimits
 
@@ -119,9 +120,14 @@ class AgentManager:
         tool_timeout_seconds: float | None = 120.0,
         max_tool_output_chars: int = 20_000,
         parallel_tool_calls: bool = False,
+        approval_policy: ApprovalPolicy | None = None,
         **masai_kwargs: Any,
     ) -> Agent:
-        """Create and register an agent (names are case-insensitive, stored lower-case)."""
+        """Create and register an agent (names are case-insensitive, stored lower-case).
+
+        ``approval_policy(tool_name, arguments) -> bool`` marks the calls of this agent that
+        wait for a person's approval (besides those of tools made with ``requires_approval``).
+        """
         options: dict[str, Any] = {
             "max_tool_calls": max_tool_calls,
             "max_reflections": max_reflections,
@@ -160,6 +166,7 @@ class AgentManager:
                 max_tool_output_chars=max_tool_output_chars,
             ),
             parallel_tool_calls=bool(options["parallel_tool_calls"]),
+            approval_policy=approval_policy,
         )
         self.agents[name] = agent
         self.agent_details[name] = agent_details

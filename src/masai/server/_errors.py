@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ..exceptions import MasaiError
+
 __all__ = (
     "ERROR_RESPONSES",
     "ApiError",
@@ -37,6 +39,10 @@ _KINDS = {
     429: "rate_limit_error",
     503: "server_error",
 }
+
+
+#: The typed errors of the run API (``RunNotFound``, ``LogGone``, ``RunFinished``, …) by code.
+_STATUS_OF_CODE = {"not_found": 404, "gone": 410, "conflict": 409}
 
 
 class ApiError(Exception):
@@ -108,6 +114,14 @@ def install_handlers(app: FastAPI) -> None:
             exc.status_code, str(exc.detail), codes.get(exc.status_code, "http_error"), **headers
         )
 
+    @app.exception_handler(MasaiError)
+    async def _masai(_: Request, exc: MasaiError) -> Response:
+        status = _STATUS_OF_CODE.get(exc.code)
+        if status is None:
+            logger.error("request failed", exc_info=exc)
+            return error_response(500, "internal server error", "internal_error")
+        return error_response(status, str(exc) or exc.public_message, exc.code)
+
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> Response:
         logger.error("request failed", exc_info=exc)
@@ -135,7 +149,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _schema("Malformed request (bad JSON, Host not allowed)"),
     401: _schema("Missing or wrong API key"),
     403: _schema("Cross-site request refused"),
-    404: _schema("No such agent, system or session"),
+    404: _schema("No such agent, system, session or run"),
     413: _schema("Body too large"),
     415: _schema("Body is not application/json"),
     422: _schema("Body does not fit the schema"),

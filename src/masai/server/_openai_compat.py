@@ -19,11 +19,11 @@ from .._updates import unwrap_state
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
 from ..models import Message
-from ..streaming import EventStream
+from ..streaming import EventStream, LogEntry, OnDisconnect
 from ..streaming.sse import DONE
 from ._runtime import SESSION_ID
 
-__all__ = ("ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
+__all__ = ("ChatFrames", "ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
 
 
 class ContentPart(BaseModel):
@@ -111,7 +111,17 @@ class ChatRequest(BaseModel):
         value = (metadata or {}).get("session_id")
         if value is not None and not (isinstance(value, str) and _SESSION_ID.match(value)):
             raise ValueError("session_id: 1 to 200 printable ASCII characters, no spaces")
+        policy = (metadata or {}).get("on_disconnect")
+        if policy is not None and policy not in ("cancel", "continue"):
+            raise ValueError('on_disconnect: "cancel" or "continue"')
         return metadata
+
+    @property
+    def on_disconnect(self) -> OnDisconnect:
+        """``metadata.on_disconnect``: ``continue`` keeps the run going after the client
+        leaves (resume it at ``/runs/{x-masai-run-id}/events``); default ``cancel``."""
+        value = (self.metadata or {}).get("on_disconnect")
+        return "continue" if value == "continue" else "cancel"
 
     @property
     def session_id(self) -> str | None:
@@ -213,6 +223,24 @@ class ChatStreamEncoder:
         if self.options.include_usage:
             tail.append(self._frame([], usage=usage_of(stream)))
         return b"".join(tail) + DONE.encode()
+
+
+class ChatFrames:
+    """``ChatStreamEncoder`` as a viewer of the run's log (``StreamEncoder``)."""
+
+    def __init__(self, request: ChatRequest, stream: EventStream) -> None:
+        self.chat = ChatStreamEncoder(request, stream)
+        self.stream = stream
+
+    def start(self) -> bytes:
+        return self.chat.start()
+
+    def entries(self, batch: list[LogEntry]) -> bytes:
+        events = [e.event for e in batch if e.event is not None and not e.terminal]
+        return self.chat.events(events)
+
+    def finish(self) -> bytes:
+        return self.chat.finish(self.stream)
 
 
 def completion(request: ChatRequest, stream: EventStream, content: str) -> dict[str, Any]:

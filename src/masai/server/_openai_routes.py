@@ -14,13 +14,13 @@ import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from ..exceptions import ServerShutdown
+from ..exceptions import RunCancelled, ServerShutdown
 from ..streaming import EnhancedStreamHandler
 from ._errors import ERROR_RESPONSES
 from ._gate import principal_of
-from ._openai_compat import ChatRequest, ChatStreamEncoder, FinalText, completion, error_body
+from ._openai_compat import ChatFrames, ChatRequest, FinalText, completion, error_body
 from ._routes import SSE_RESPONSE, respond, runtime_of
-from ._runtime import Outcome, Run
+from ._runtime import Run
 
 __all__ = ("router",)
 
@@ -65,7 +65,7 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
     runtime = runtime_of(request)
     target = runtime.find(chat.model, None)
     handler = EnhancedStreamHandler(enable_token_events=True, debug=runtime.settings.debug)
-    run = runtime.open(
+    run = await runtime.start(
         handler,
         target,
         chat.query,
@@ -73,12 +73,13 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
         session_id=chat.session_id,
         history=chat.history,
         remember=chat.session_id is not None,
+        on_disconnect=chat.on_disconnect,
     )
     if chat.stream:
-        return respond(runtime, run, ChatStreamEncoder(chat, run.stream))
-    outcome, text = await _collect(request, run)
+        return respond(runtime, run, ChatFrames(chat, run.stream))
+    left, text = await _collect(request, run)
     stream = run.stream
-    if outcome == "cancelled":
+    if left:
         return Response(status_code=499)  # (nobody is there to read it)
     if stream.error is not None:
         status = 503 if isinstance(stream.error, ServerShutdown) else 500
@@ -86,11 +87,12 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
     return JSONResponse(completion(chat, stream, text), headers=run.headers)
 
 
-async def _collect(request: Request, run: Run) -> tuple[Outcome, str]:
-    """Run to the end, unless the client leaves first: then the run is cancelled (and counted
-    so), as a streamed one would be."""
-    stream, text, left = run.stream, FinalText(), False
-    outcome: Outcome = "cancelled"
+async def _collect(request: Request, run: Run) -> tuple[bool, str]:
+    """(the client left, the answer): read the run's log to the end, unless the client
+    leaves first; then the run is cancelled (its policy permitting), as a streamed one is."""
+    text, left = FinalText(), False
+    handle = run.handle
+    handle.viewers += 1
     try:
         async with anyio.create_task_group() as group:
 
@@ -102,14 +104,12 @@ async def _collect(request: Request, run: Run) -> tuple[Outcome, str]:
                 group.cancel_scope.cancel()
 
             group.start_soon(watch_disconnect)
-            stream.start()
-            while (batch := await stream.next_batch()) is not None:
-                for event in batch:
-                    text.feed(event)
+            async for entry in handle.entries():
+                if entry.event is not None and not entry.terminal:
+                    text.feed(entry.event)
             group.cancel_scope.cancel()
-        if not left:
-            outcome = "failed" if stream.error is not None else "completed"
     finally:
-        await stream.aclose()
-        run.done(outcome)
-    return outcome, text.text
+        handle.viewers -= 1
+        if left and not handle.viewers and run.record.on_disconnect == "cancel":
+            handle.interrupt(RunCancelled(f"run {handle.run_id}: its client disconnected"))
+    return left, text.text

@@ -1,69 +1,99 @@
-"""The server's SSE response: one run, streamed.
+"""The server's SSE response: one viewer of one run, reading the run's log from a cursor.
 
-Unlike ``StreamingResponse`` around a generator, it owns the run's ``EventStream``: every batch
-of ready events goes out in one write, while the server is busy writes to a stream are spaced
-out (``WritePacing``: what arrives meanwhile joins the next one), an idle connection gets a
-``: ping`` comment, and the client's disconnect is watched for explicitly, so the run is
-cancelled at once rather than when a suspended generator is eventually collected.
+The run executes on its own (``streaming.Runs``); this response only reads its log, so a slow
+client slows nobody, and a client that leaves loses nothing: its run goes on (or is cancelled,
+if its policy says so and nobody else watches). Every batch of ready entries goes out in one
+write; while the server is busy, writes to a stream are spaced out (``WritePacing``: what
+arrives meanwhile joins the next one); an idle connection gets a ``: ping`` comment.
+
+What the bytes look like is the encoder's business (``StreamEncoder``): the spec's chunks, with
+or without ``id:`` lines, or OpenAI's chat chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Protocol
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..events import StreamingEvent
-from ..streaming import EventStream
-from ..streaming.sse import comment
+from ..exceptions import RunCancelled
+from ..streaming import LogEntry, RunHandle, RunRecord, Runs
+from ..streaming.sse import DONE, comment
 from ._pacing import WritePacing
 
-__all__ = ("EventStreamResponse", "Outcome", "StreamEncoder")
+__all__ = ("IdFrames", "LogStreamResponse", "SpecFrames", "StreamEncoder")
 
-Outcome = Literal["completed", "failed", "cancelled"]
 PING = comment("ping").encode()
 
 
 class StreamEncoder(Protocol):
-    """Turns one stream into bytes: a head, each batch of events, and a tail."""
+    """Turns one viewer's read of a run's log into bytes: a head, each batch, and a tail."""
 
     def start(self) -> bytes: ...
 
-    def events(self, batch: list[StreamingEvent]) -> bytes: ...
+    def entries(self, batch: list[LogEntry]) -> bytes: ...
 
-    def finish(self, stream: EventStream) -> bytes: ...
+    def finish(self) -> bytes: ...
 
 
-class EventStreamResponse(Response):
+class SpecFrames:
+    """The spec's chunks as the streaming routes send them: role chunk, frames, ``[DONE]``."""
+
+    def __init__(self, role_chunk: bytes) -> None:
+        self.role_chunk = role_chunk
+
+    def start(self) -> bytes:
+        return self.role_chunk
+
+    def entries(self, batch: list[LogEntry]) -> bytes:
+        return b"".join([entry.frame for entry in batch])
+
+    def finish(self) -> bytes:
+        return DONE.encode()
+
+
+class IdFrames(SpecFrames):
+    """``GET /runs/{id}/events``: the same frames, each with ``id: <seq>`` (the cursor an
+    ``EventSource`` sends back as ``Last-Event-ID``)."""
+
+    def entries(self, batch: list[LogEntry]) -> bytes:
+        return b"".join([b"id: %d\n%b" % (entry.seq, entry.frame) for entry in batch])
+
+
+class LogStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(
         self,
-        stream: EventStream,
+        runs: Runs,
+        record: RunRecord,
         encoder: StreamEncoder,
         *,
+        after: int = -1,
         headers: dict[str, str],
         ping_interval: float,
         pacing: WritePacing | None = None,
-        on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
-        self.stream = stream
+        self.runs = runs
+        self.record = record
         self.encoder = encoder
+        self.after = after
         self.status_code = 200
         self.background = None
         self.init_headers(headers)  # no body: no content-length, streamed as it comes
         self.ping_interval = ping_interval
         self.pacing = pacing if pacing is not None else WritePacing(0.0)  # (never paces)
-        self.on_done = on_done
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handle = self.runs.handle(self.record)
+        if handle is not None:
+            handle.viewers += 1
+        ended = False
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        outcome: Outcome = "cancelled"
         try:
             async with anyio.create_task_group() as group:
 
@@ -73,18 +103,28 @@ class EventStreamResponse(Response):
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
-                outcome = await self._pump(send)
+                await self._pump(send)
+                ended = True
                 group.cancel_scope.cancel()
         except OSError:  # the client vanished mid-write
-            outcome = "cancelled"
+            pass
         finally:
-            await self.stream.aclose()
-            if self.on_done is not None:
-                self.on_done(outcome)
+            if handle is not None:
+                self._left(handle, ended)
 
-    async def _pump(self, send: Send) -> Outcome:
-        stream, encoder, interval = self.stream, self.encoder, self.ping_interval
-        pacing = self.pacing
+    def _left(self, handle: RunHandle, ended: bool) -> None:
+        handle.viewers -= 1
+        record = self.record
+        if (
+            not ended
+            and handle.viewers == 0
+            and record.on_disconnect == "cancel"
+            and not record.finished
+        ):
+            handle.interrupt(RunCancelled(f"run {record.run_id}: its client disconnected"))
+
+    async def _pump(self, send: Send) -> None:
+        encoder, pacing, interval = self.encoder, self.pacing, self.ping_interval
         loop = asyncio.get_running_loop()
         last_write = loop.time()
 
@@ -93,44 +133,23 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": body, "more_body": more})
             last_write = loop.time()
 
-        # One timer per stream, re-armed for when the connection would have been idle for a
-        # full interval: a busy stream never pays for a timer per event.
-        timer: asyncio.TimerHandle | None = None
-
-        def check_idle() -> None:
-            nonlocal timer
-            idle_for = loop.time() - last_write
-            if idle_for >= interval:
-                stream.wake()
-                idle_for = 0.0
-            timer = loop.call_later(interval - idle_for, check_idle)
-
-        timer = loop.call_later(interval, check_idle)
-        try:
-            stream.start()
-            await write(encoder.start())
-            while True:
-                paced = False
-                if (
-                    not stream.finished
-                    and (gap := pacing.gap())
-                    and (wait := last_write + gap - loop.time()) > 0
-                ):
-                    await asyncio.sleep(wait)  # a busy server: gather events for one write
-                    paced = True
-                batch = await stream.next_batch()
-                if batch is None:
-                    break
-                if batch:
-                    if not paced:
-                        emitted = batch[0].timestamp  # (a hand-built event may carry anything)
-                        if isinstance(emitted, float):
-                            pacing.waited(time.time() - emitted)
-                    await write(encoder.events(batch))
-                elif loop.time() - last_write >= interval:
-                    await write(PING)
-            await write(encoder.finish(stream), more=False)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        return "failed" if stream.error is not None else "completed"
+        await write(encoder.start())
+        read, key, after = self.runs.log.read, self.record.key, self.after
+        while True:
+            paced = False
+            if (gap := pacing.gap()) and (wait := last_write + gap - loop.time()) > 0:
+                await asyncio.sleep(wait)  # a busy server: gather entries for one write
+                paced = True
+            quiet = max(interval - (loop.time() - last_write), 0.001)
+            batch = await read(key, after, idle=quiet)
+            if batch is None:
+                break
+            if batch:
+                after = batch[-1].seq
+                first = batch[0].event
+                if first is not None and not paced:  # how late is an unpaced write?
+                    pacing.waited(time.time() - first.timestamp)
+                await write(encoder.entries(batch))
+            elif loop.time() - last_write >= interval:
+                await write(PING)
+        await write(encoder.finish(), more=False)

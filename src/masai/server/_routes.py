@@ -14,21 +14,23 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import Response
 
-from ..events import StreamingEvent
-from ..streaming import ChunkEncoder, EnhancedStreamHandler, EventStream, SimpleStreamHandler
-from ..streaming.sse import DONE, SSE_HEADERS
+from ..streaming import EnhancedStreamHandler, OnDisconnect, RunRecord, SimpleStreamHandler
+from ..streaming.sse import SSE_HEADERS
 from ._errors import ERROR_RESPONSES, ApiError, validation_message
 from ._gate import principal_of
-from ._response import EventStreamResponse, StreamEncoder
-from ._runtime import SESSION_ID, Run, Runtime
+from ._response import LogStreamResponse, SpecFrames, StreamEncoder
+from ._runtime import RUN_ID, SESSION_ID, Run, Runtime
 
 __all__ = (
     "SSE_RESPONSE",
     "StreamQuery",
     "StreamRequest",
+    "handler_for",
     "respond",
     "router",
     "runtime_of",
+    "start_run",
+    "view",
 )
 
 router = APIRouter()
@@ -63,6 +65,12 @@ class StreamRequest(BaseModel):
     session_id: str | None = Field(default=None, pattern=SESSION_ID)
     token_events: bool = False
     node_transitions: bool = False
+    #: Name the run yourself (unique among your runs; 409 if taken), so you can find it even
+    #: if the response that would have told you its id never arrives.
+    run_id: str | None = Field(default=None, pattern=RUN_ID)
+    #: When the client that started the run leaves: ``cancel`` it (the streaming routes'
+    #: default) or let it ``continue`` (``POST /runs``' default; resume with ``/runs/{id}``).
+    on_disconnect: OnDisconnect | None = None
 
     _blank = field_validator("query")(_not_blank)
 
@@ -80,6 +88,8 @@ class StreamQuery(BaseModel):
     session_id: str | None = Field(default=None, pattern=SESSION_ID)
     token_events: bool = False
     node_transitions: bool = False
+    run_id: str | None = Field(default=None, pattern=RUN_ID)
+    on_disconnect: OnDisconnect | None = None
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -96,50 +106,81 @@ def _stream_request(body: StreamRequest | None, form: StreamQuery) -> StreamRequ
         raise ApiError(422, validation_message(exc), "invalid_request") from None
 
 
-def respond(runtime: Runtime, run: Run, encoder: StreamEncoder) -> EventStreamResponse:
-    """Every streamed response: the server's pings and pacing, counted in ``/healthz``."""
-    settings = runtime.settings
-    return EventStreamResponse(
-        run.stream,
+def respond(runtime: Runtime, run: Run, encoder: StreamEncoder) -> LogStreamResponse:
+    """Every streamed response: a viewer of the run's log, with the server's pings and
+    pacing."""
+    return view(runtime, run.record, encoder, headers=run.headers)
+
+
+def view(
+    runtime: Runtime,
+    record: RunRecord,
+    encoder: StreamEncoder,
+    *,
+    after: int = -1,
+    headers: dict[str, str] | None = None,
+) -> LogStreamResponse:
+    return LogStreamResponse(
+        runtime.runs,
+        record,
         encoder,
-        headers={**SSE_HEADERS, **run.headers},
-        ping_interval=settings.ping_interval,
+        after=after,
+        headers={**SSE_HEADERS, **(headers or {})},
+        ping_interval=runtime.settings.ping_interval,
         pacing=runtime.pacing,
-        on_done=run.done,
     )
 
 
-def _run(
+def handler_for(req: StreamRequest, debug: bool, simple: bool = False) -> EnhancedStreamHandler:
+    if simple:
+        return SimpleStreamHandler(debug=debug)
+    return EnhancedStreamHandler(
+        enable_token_events=req.token_events,
+        enable_node_transitions=req.node_transitions,
+        debug=debug,
+    )
+
+
+async def start_run(
+    request: Request,
+    req: StreamRequest,
+    kind: Literal["agent", "system"] | None,
+    *,
+    simple: bool = False,
+    on_disconnect: OnDisconnect = "cancel",
+) -> Run:
+    """Admit and start the run ``req`` asks for, owned by the caller."""
+    runtime = runtime_of(request)
+    if kind is None:  # (``POST /runs``: whichever the body names)
+        if req.agent is not None and req.system is not None:
+            raise ApiError(422, "name an agent or a system, not both", "invalid_request")
+        kind = "system" if req.system is not None else "agent" if req.agent is not None else None
+    target = runtime.find(req.system if kind == "system" else req.agent, kind)
+    if target.kind == "system" and req.entry_agent is not None:
+        runtime.find(req.entry_agent, "agent")  # an unknown entry agent is a 404, not a failure
+    return await runtime.start(
+        handler_for(req, runtime.settings.debug, simple),
+        target,
+        req.query,
+        owner=principal_of(request),
+        session_id=req.session_id,
+        entry_agent=req.entry_agent,
+        run_id=req.run_id,
+        on_disconnect=req.on_disconnect or on_disconnect,
+    )
+
+
+async def _run(
     request: Request,
     body: StreamRequest | None,
     form: StreamQuery,
     kind: Literal["agent", "system"],
     simple: bool = False,
 ) -> Response:
-    runtime = runtime_of(request)
     req = _stream_request(body, form)
-    debug = runtime.settings.debug
-    target = runtime.find(req.agent if kind == "agent" else req.system, kind)
-    if kind == "system" and req.entry_agent is not None:
-        runtime.find(req.entry_agent, "agent")  # an unknown entry agent is a 404, not a failure
-    handler = (
-        SimpleStreamHandler(debug=debug)
-        if simple
-        else EnhancedStreamHandler(
-            enable_token_events=req.token_events,
-            enable_node_transitions=req.node_transitions,
-            debug=debug,
-        )
-    )
-    run = runtime.open(
-        handler,
-        target,
-        req.query,
-        owner=principal_of(request),
-        session_id=req.session_id,
-        entry_agent=req.entry_agent,
-    )
-    return respond(runtime, run, SpecEncoder(handler, run.stream))
+    run = await start_run(request, req, kind, simple=simple)
+    runtime = runtime_of(request)
+    return respond(runtime, run, SpecFrames(runtime.runs.role_chunk(run.record)))
 
 
 Form = Annotated[StreamQuery, Query()]
@@ -148,7 +189,7 @@ Form = Annotated[StreamQuery, Query()]
 @router.post("/agent/stream", responses=SSE_RESPONSE, response_class=Response)
 async def agent_stream(request: Request, form: Form, body: StreamRequest | None = None) -> Response:
     """Stream one agent's run (every event type the request enables)."""
-    return _run(request, body, form, "agent")
+    return await _run(request, body, form, "agent")
 
 
 @router.post("/agent/stream/simple", responses=SSE_RESPONSE, response_class=Response)
@@ -156,27 +197,10 @@ async def agent_stream_simple(
     request: Request, form: Form, body: StreamRequest | None = None
 ) -> Response:
     """Stream one agent's reasoning and answer only."""
-    return _run(request, body, form, "agent", simple=True)
+    return await _run(request, body, form, "agent", simple=True)
 
 
 @router.post("/mas/stream", responses=SSE_RESPONSE, response_class=Response)
 async def mas_stream(request: Request, form: Form, body: StreamRequest | None = None) -> Response:
     """Stream a multi-agent system's run (hand-offs, shared memory, every agent)."""
-    return _run(request, body, form, "system")
-
-
-class SpecEncoder:
-    """The spec's chunks for the server response (role, events, stop or error, ``[DONE]``)."""
-
-    def __init__(self, handler: EnhancedStreamHandler, stream: EventStream) -> None:
-        self.handler = handler
-        self.chunks = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
-
-    def start(self) -> bytes:
-        return self.chunks.chunk({"role": "assistant"})
-
-    def events(self, batch: list[StreamingEvent]) -> bytes:
-        return self.chunks.events(batch)
-
-    def finish(self, stream: EventStream) -> bytes:
-        return self.handler.final_chunk(stream, self.chunks) + DONE.encode()
+    return await _run(request, body, form, "system")

@@ -18,16 +18,22 @@ from ..agents import RunContext
 from ..exceptions import AgentNotFound, ServerShutdown
 from ..memory import InMemorySessionStore
 from ..models import Message
-from ..streaming import EnhancedStreamHandler, EventStream
+from ..streaming import (
+    EnhancedStreamHandler,
+    EventStream,
+    OnDisconnect,
+    RunHandle,
+    RunRecord,
+    Runs,
+)
 from ..tools import ToolThreads, use_tool_threads
 from ._errors import ApiError
 from ._limits import RunLease, RunLimiter
 from ._pacing import WritePacing
-from ._response import Outcome
 from ._settings import ServerSettings
 from ._targets import Registry, Target
 
-__all__ = ("SESSION_ID", "Outcome", "Run", "Runtime", "new_session_id")
+__all__ = ("RUN_ID", "SESSION_ID", "Run", "Runtime", "new_session_id")
 
 logger = logging.getLogger("masai.server")
 
@@ -40,27 +46,41 @@ FINAL_FRAME_GRACE = 2.0
 SESSION_ID = r"^[!-~]{1,200}$"
 
 
+#: A run id a client may choose: letters, digits, ``._:-``, 1 to 128 of them (it goes into
+#: URLs and headers).
+RUN_ID = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
 def new_session_id() -> str:
     """A session id nobody can guess (it is not a secret, but it must not collide)."""
     return f"sess_{secrets.token_hex(12)}"
 
 
 class Run:
-    """One admitted run: its stream, and the callback that ends its accounting."""
+    """One admitted run, for the route that started it."""
 
-    __slots__ = ("done", "session_id", "stream")
+    __slots__ = ("handle", "session_id")
 
-    def __init__(
-        self, stream: EventStream, session_id: str | None, done: Callable[[Outcome], None]
-    ) -> None:
-        self.stream = stream
+    def __init__(self, handle: RunHandle, session_id: str | None) -> None:
+        self.handle = handle
         self.session_id = session_id
-        #: Call once with how the run ended; idempotent.
-        self.done = done
+
+    @property
+    def record(self) -> RunRecord:
+        return self.handle.record
+
+    @property
+    def stream(self) -> EventStream:
+        stream = self.handle.stream
+        assert stream is not None
+        return stream
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"X-Masai-Session-Id": self.session_id} if self.session_id else {}
+        headers = {"X-Masai-Run-Id": self.handle.run_id}
+        if self.session_id:
+            headers["X-Masai-Session-Id"] = self.session_id
+        return headers
 
 
 class Runtime:
@@ -70,9 +90,13 @@ class Runtime:
         self.limits = RunLimiter(settings)
         self.pacing = WritePacing(settings.write_interval, settings.pacing_load)
         self.tool_threads = ToolThreads(settings.tool_threads)
+        self.runs = Runs(
+            retention=settings.run_retention,
+            max_events=settings.run_log_max_events,
+            approval_timeout=settings.approval_timeout,
+        )
         self.counts: Counter[str] = Counter()
         self.draining = False
-        self._streams: set[EventStream] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         sessions = registry.manager.sessions
@@ -91,7 +115,7 @@ class Runtime:
         except AgentNotFound as exc:
             raise ApiError(404, str(exc), "not_found") from None
 
-    def open(
+    async def start(
         self,
         handler: EnhancedStreamHandler,
         target: Target,
@@ -102,8 +126,10 @@ class Runtime:
         entry_agent: str | None = None,
         history: Sequence[Message] | None = None,
         remember: bool = True,
+        run_id: str | None = None,
+        on_disconnect: OnDisconnect = "cancel",
     ) -> Run:
-        """A run of ``target`` for ``owner``, admitted by the caps (or 429/503), not started.
+        """A run of ``target`` for ``owner``, admitted by the caps (or 429/503), started.
 
         ``session_id`` ``None`` means a fresh session: nothing is shared with anyone."""
         if self.draining:
@@ -118,55 +144,63 @@ class Runtime:
         )
         pool = self.tool_threads
 
-        async def run() -> Any:
+        async def run(ctx: RunContext) -> Any:
             use_tool_threads(pool)  # (this task's own context)
             final = None
-            async for update in target.updates(query, entry_agent=entry_agent, context=context):
+            async for update in target.updates(query, entry_agent=entry_agent, context=ctx):
                 final = update
             return final
 
         shown = session if remember else None
-        stream = handler.open_stream(run, session_id=shown)
-        return Run(stream, shown, self._track(stream, lease))
-
-    def _track(self, stream: EventStream, lease: RunLease) -> Callable[[Outcome], None]:
+        try:
+            handle = await self.runs.start(
+                run,
+                owner=owner,
+                run_id=run_id,
+                target=target.name,
+                handler=handler,
+                context=context,
+                session_id=shown,
+                on_disconnect=on_disconnect,
+                on_end=self._ended(lease),
+            )
+        except BaseException:
+            lease.release()
+            raise
         self.counts["active"] += 1
-        self._streams.add(stream)
         self._idle.clear()
+        return Run(handle, shown)
 
-        def done(outcome: Outcome) -> None:
-            if stream not in self._streams:
-                return
-            if isinstance(stream.error, ServerShutdown):
-                outcome = "cancelled"  # (stopped by us, not failed)
-            self._streams.discard(stream)
+    def _ended(self, lease: RunLease) -> Callable[[RunRecord], None]:
+        def ended(record: RunRecord) -> None:
             lease.release()
             self.counts["active"] -= 1
-            self.counts[outcome] += 1
-            if not self._streams:
+            self.counts[record.status] += 1
+            if not self.counts["active"]:
                 self._idle.set()
 
-        return done
+        return ended
 
     async def drain(self, grace: float) -> None:
         """Shut down: take no new runs, let the running ones finish for ``grace`` seconds,
         then stop the rest (each stream then writes its end frame: a ``server_shutdown``
         error) and give them a moment to write it."""
         self.draining = True
-        if self._streams:
-            logger.info("waiting up to %gs for %d run(s) to finish", grace, len(self._streams))
+        if self.counts["active"]:
+            logger.info("waiting up to %gs for %d run(s) to finish", grace, self.counts["active"])
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
             return
         except TimeoutError:
             pass
-        logger.warning("stopping %d run(s) still going at shutdown", len(self._streams))
-        for stream in list(self._streams):
-            stream.interrupt(ServerShutdown("stopped at shutdown"))
+        live = self.runs.live()
+        logger.warning("stopping %d run(s) still going at shutdown", len(live))
+        for handle in live:
+            handle.interrupt(ServerShutdown("stopped at shutdown"))
         try:
             await asyncio.wait_for(self._idle.wait(), FINAL_FRAME_GRACE)
         except TimeoutError:
-            logger.warning("%d stream(s) could not write their end frame", len(self._streams))
+            logger.warning("%d run(s) did not stop in time", self.counts["active"])
 
     def health(self) -> dict[str, Any]:
         runs = {k: self.counts[k] for k in ("active", "completed", "cancelled", "failed")}
@@ -183,5 +217,6 @@ class Runtime:
         return health
 
     async def aclose(self) -> None:
+        await self.runs.aclose()
         self.tool_threads.shutdown(wait=False)
         await self.registry.aclose()

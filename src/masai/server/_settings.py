@@ -129,6 +129,21 @@ class ServerSettings(BaseModel):
     session_ttl: float = Field(
         default=24 * 3600.0, gt=0, description="seconds a session is kept unused"
     )
+    run_retention: float = Field(
+        default=600.0,
+        ge=0,
+        description="seconds a finished run and its event log are kept (then 410 Gone)",
+    )
+    run_log_max_events: int = Field(
+        default=100_000,
+        ge=1,
+        description="most events a run's log keeps; older ones are dropped first (then 410)",
+    )
+    approval_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="seconds a tool call waits for approval before its run ends",
+    )
 
     # -- streams -----------------------------------------------------------------------------
     ping_interval: float = Field(
@@ -207,7 +222,10 @@ class ServerSettings(BaseModel):
             keys |= parse_api_keys(env["MASAI_API_KEYS"].split(","), "MASAI_API_KEYS")
         if env.get("MASAI_API_KEY", "").strip():
             keys |= parse_api_keys([env["MASAI_API_KEY"]], "MASAI_API_KEY", named=False)
-        return {"api_keys": keys} if keys else {}
+        found: dict[str, Any] = {"api_keys": keys} if keys else {}
+        if env.get("MASAI_RUN_RETENTION", "").strip():
+            found["run_retention"] = env["MASAI_RUN_RETENTION"].strip()
+        return found
 
     @property
     def auth_required(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _openai_routes, _pages, _routes
+from . import _openai_routes, _pages, _routes, _runs_routes
 from ._errors import install_handlers
 from ._gate import Gate
 from ._routes import StreamRequest
@@ -66,6 +66,7 @@ def create_app(
     app.state.registry = registry
     install_handlers(app)
     app.include_router(_routes.router)
+    app.include_router(_runs_routes.router)
     app.include_router(_openai_routes.router)
     app.include_router(_pages.router)
     if settings.docs:

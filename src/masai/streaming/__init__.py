@@ -1,8 +1,21 @@
 """Streaming: runs as event streams, encoded for the wire."""
 
+from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
+from ._log import EventLog, InMemoryEventLog, LogEntry, LogGone
 from ._openai import ChunkEncoder, event_delta
+from ._runs import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle, Runs
+from ._runstore import (
+    InMemoryRunStore,
+    OnDisconnect,
+    RunExists,
+    RunGone,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+    RunStore,
+)
 from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
 from .handlers import EnhancedStreamHandler, SimpleStreamHandler, TypeFilter
 from .sse import DONE, SSE_HEADERS, comment
@@ -11,9 +24,30 @@ __all__ = (
     "DEFAULT_MAX_BUFFERED_EVENTS",
     "DONE",
     "SSE_HEADERS",
+    "ApprovalConflict",
+    "ApprovalNotFound",
     "ChunkEncoder",
+    "Control",
+    "ControlMessage",
     "EnhancedStreamHandler",
+    "EventLog",
     "EventStream",
+    "InMemoryControl",
+    "InMemoryEventLog",
+    "InMemoryRunStore",
+    "LogEntry",
+    "LogGone",
+    "NotListening",
+    "OnDisconnect",
+    "RunExists",
+    "RunFinished",
+    "RunGone",
+    "RunHandle",
+    "RunNotFound",
+    "RunRecord",
+    "RunStatus",
+    "RunStore",
+    "Runs",
     "SSEDecoder",
     "SimpleStreamHandler",
     "TypeFilter",

@@ -75,6 +75,20 @@ def _memory_update(event: StreamingEvent) -> Delta:
     }
 
 
+def _approval_required(event: StreamingEvent) -> Delta:
+    approval = event.data.get("approval") or {}
+    return {
+        "content": f"\n[Approval required: {approval.get('tool_name')}]\n",
+        "approval": approval,
+    }
+
+
+def _approval(event: StreamingEvent) -> Delta:
+    approval = event.data.get("approval") or {}
+    verdict = "Approved" if approval.get("approved") else "Denied"
+    return {"content": f"\n[{verdict}: {approval.get('tool_name')}]\n", "approval": approval}
+
+
 def _custom(event: StreamingEvent) -> Delta:
     data = event.data
     return {"content": data.get("content", ""), "custom_data": data.get("custom_data") or {}}
@@ -97,6 +111,8 @@ _DELTAS: dict[str, Callable[[StreamingEvent], Delta]] = {
     },
     "handoff": _handoff,
     "memory_update": _memory_update,
+    "approval_required": _approval_required,
+    "approval": _approval,
     "error": lambda e: {"content": f"\n[Error: {e.data.get('error', 'Unknown error')}]\n"},
 }
 
@@ -180,6 +196,10 @@ class ChunkEncoder:
     def events(self, batch: list[StreamingEvent]) -> bytes:
         """A batch of events as one string of frames (one write): the same bytes as
         ``event()`` for each, with a burst's progress events encoded in this loop."""
+        return b"".join(self.frames(batch))
+
+    def frames(self, batch: list[StreamingEvent]) -> list[bytes]:
+        """``events()``, one frame per event (a log keeps them apart, to number them)."""
         parts: list[bytes] = []
         append = parts.append
         head, mine = self._head, self._sink
@@ -196,7 +216,7 @@ class ChunkEncoder:
                 append(b"%b%b%b%d%b}\n\n" % frame)  # type: ignore[str-format]
             else:
                 append(self.event(event))
-        return b"".join(parts)
+        return parts
 
     def _mid(self, kind: str) -> bytes:
         """Only for events of the encoder's own stream (``self._sink`` is set)."""

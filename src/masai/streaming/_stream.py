@@ -147,6 +147,7 @@ class EventStream(Sink):
         if task is None or task.done():
             return
         self.error = error
+        self.cancelled = True  # (a sync tool emitting after the end is stopped, not ignored)
         task.cancel()
 
     def wake(self) -> None:

@@ -192,15 +192,19 @@ class EnhancedStreamHandler:
         updates = mas.initiate_hierarchical_mas_astream(query, session_id=session_id)
         return self.stream_run(_drain(updates), agent_type)
 
-    def open_stream(self, run: Run, *, session_id: str | None = None) -> EventStream:
+    def open_stream(
+        self, run: Run, *, session_id: str | None = None, run_id: str | None = None
+    ) -> EventStream:
         """A not-yet-started stream for any coroutine that emits events, with this handler's
         filters and bound; for callers that want events rather than SSE text. ``session_id``
-        goes into every event's metadata (a server tells clients their session that way)."""
+        goes into every event's metadata (a server tells clients their session that way), as
+        does ``run_id`` (default: a fresh one)."""
         return EventStream(
             run,
             accepts=self._accepts,
             max_buffered_events=self.max_buffered_events,
             session_id=session_id,
+            run_id=run_id,
         )
 
     async def stream_run(self, run: Run, role: str | None = None) -> AsyncIterator[str]:
@@ -224,13 +228,26 @@ class EnhancedStreamHandler:
     def final_chunk(self, stream: EventStream, encoder: ChunkEncoder) -> bytes:
         """``finish_reason: "stop"`` for a run that ended; an ``error`` chunk (also ``stop``,
         as in the spec's mapping) for one that failed."""
+        return self.terminal(stream, encoder)[1]
+
+    def terminal(
+        self, stream: EventStream, encoder: ChunkEncoder
+    ) -> tuple[StreamingEvent | None, bytes]:
+        """The run's last frame, and its ``error`` event (numbered) if it failed."""
+        error = self.outcome_error(stream)
+        if error is None:
+            return None, encoder.chunk({}, "stop")
+        event = stream.stamp(self.error_event(stream, error))
+        return event, encoder.event(event)
+
+    @staticmethod
+    def outcome_error(stream: EventStream) -> BaseException | None:
+        """What ended the run, if not its own success (a cancel from inside counts)."""
         error = stream.error
         task = stream.task
         if error is None and task is not None and task.cancelled() and not stream.cancelled:
             error = RunCancelled("run cancelled from inside")
-        if error is None:
-            return encoder.chunk({}, "stop")
-        return encoder.event(stream.stamp(self.error_event(stream, error)))
+        return error
 
     def error_event(self, stream: EventStream, error: BaseException) -> StreamingEvent:
         if self.debug:

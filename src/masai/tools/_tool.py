@@ -33,7 +33,12 @@ class ToolArgumentsError(ToolError):
 
 
 class Tool:
-    """Something an agent can call. Subclass and override ``_call`` for custom tools."""
+    """Something an agent can call. Subclass and override ``_call`` for custom tools.
+
+    ``requires_approval``: every call waits for a person's decision before it runs (see
+    ``masai.agents.Approvals``); ``approval_timeout`` is how long, in seconds (``None``: the
+    approval channel's default).
+    """
 
     def __init__(
         self,
@@ -43,14 +48,20 @@ class Tool:
         *,
         timeout: float | None = None,
         return_direct: bool = False,
+        requires_approval: bool = False,
+        approval_timeout: float | None = None,
     ) -> None:
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"invalid tool name {name!r}: use letters, digits, _ and -")
+        if approval_timeout is not None and approval_timeout <= 0:
+            raise ValueError("approval_timeout must be positive (or None for the default)")
         self.name = name
         self.description = description
         self.args_schema = args_schema
         self.timeout = timeout
         self.return_direct = return_direct
+        self.requires_approval = requires_approval
+        self.approval_timeout = approval_timeout
 
     def spec(self) -> ToolSpec:
         schema = self.args_schema.model_json_schema()
@@ -116,7 +127,13 @@ class FunctionTool(Tool):
 class LangChainTool(Tool):
     """A LangChain ``BaseTool`` (or anything with ``name`` and ``ainvoke``)."""
 
-    def __init__(self, wrapped: Any) -> None:
+    def __init__(
+        self,
+        wrapped: Any,
+        *,
+        requires_approval: bool = False,
+        approval_timeout: float | None = None,
+    ) -> None:
         # tool_call_schema leaves out arguments LangChain injects itself; older tools lack it.
         schema = getattr(wrapped, "tool_call_schema", None)
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
@@ -128,6 +145,8 @@ class LangChainTool(Tool):
             getattr(wrapped, "description", "") or "",
             schema,
             return_direct=bool(getattr(wrapped, "return_direct", False)),
+            requires_approval=requires_approval,
+            approval_timeout=approval_timeout,
         )
         self.wrapped = wrapped
 
@@ -174,6 +193,8 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     return_direct: bool = False,
+    requires_approval: bool = False,
+    approval_timeout: float | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 def tool(
     name_or_fn: str | Callable[..., Any] | None = None,
@@ -183,8 +204,12 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     return_direct: bool = False,
+    requires_approval: bool = False,
+    approval_timeout: float | None = None,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a function a tool: ``@tool``, ``@tool("name")`` or ``@tool(name=…, timeout=…)``.
+
+    ``@tool(requires_approval=True, approval_timeout=600)``: a person approves each call first.
 
     The description is the docstring's first paragraph; arguments come from the type hints
     (``Annotated[str, Field(description=…)]`` documents one).
@@ -199,6 +224,8 @@ def tool(
             args_schema=_schema_from_signature(fn, tool_name),
             timeout=timeout,
             return_direct=return_direct,
+            requires_approval=requires_approval,
+            approval_timeout=approval_timeout,
         )
 
     if callable(name_or_fn):

@@ -1,0 +1,480 @@
+"""Runs as resources: started once, executed in their own task, watched by anyone allowed.
+
+A run's events go from its ``EventStream`` into its ``EventLog`` (each encoded once, as the
+spec's chunk frame); every viewer reads the log from its own cursor. So a run never waits for
+a viewer, a viewer that drops loses nothing (it reads on from its last ``seq``), and a run with
+no viewer at all (waiting for an approval, say) goes on all the same. The run's record
+(``RunStore``) says how it stands; cancel and approvals reach it through ``Control``.
+
+``Runs`` is the Python API as well as what the server's ``/runs`` routes call::
+
+    runs = Runs()
+    run = await runs.start(agent, "Publish the report")
+    async for event in run.events():
+        if event.event_type == "approval_required":
+            await run.approve(event.metadata["tool_call_id"], approved=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, cast
+
+from ..agents import ApprovalDecision, ApprovalRequest, ApprovalTimeout, RunContext
+from ..events import StreamingEvent
+from ..exceptions import MasaiError, RunCancelled, ServerShutdown
+from ..memory import LOCAL_OWNER
+from ._control import Control, ControlMessage, InMemoryControl, NotListening
+from ._drive import unwrap_state
+from ._log import EventLog, InMemoryEventLog, LogEntry
+from ._openai import ChunkEncoder
+from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
+from ._stream import EventStream
+from .handlers import EnhancedStreamHandler
+
+__all__ = (
+    "ApprovalConflict",
+    "ApprovalNotFound",
+    "RunFinished",
+    "RunHandle",
+    "Runs",
+)
+
+logger = logging.getLogger("masai.runs")
+
+#: A run's work: given its context (owner, session, approvals), the coroutine or the stream of
+#: updates that is the run.
+Work = Callable[[RunContext], Any]
+
+
+class RunFinished(MasaiError):
+    public_message = "The run has finished already."
+    code = "conflict"
+
+
+class ApprovalNotFound(MasaiError, LookupError):
+    public_message = "The run has no such tool call waiting for approval."
+    code = "not_found"
+
+
+class ApprovalConflict(MasaiError):
+    public_message = "That tool call was decided already."
+    code = "conflict"
+
+
+def _outcome(error: BaseException | None, final: Any) -> tuple[RunStatus, str]:
+    if error is None:
+        state = unwrap_state(final)
+        reason = state.get("stop_reason") if isinstance(state, Mapping) else None
+        return "completed", str(reason or "completed")
+    if isinstance(error, ServerShutdown):
+        return "cancelled", "server_shutdown"
+    if isinstance(error, RunCancelled):
+        return "cancelled", "cancelled"
+    if isinstance(error, ApprovalTimeout):
+        return "failed", "approval_timeout"
+    return "failed", error.code if isinstance(error, MasaiError) else "error"
+
+
+def _note(record: RunRecord, batch: list[StreamingEvent]) -> None:
+    """What a batch changes in the run's record: its answer, calls waiting for approval (from
+    the moment they show, so a decision can never arrive for a call the record lacks)."""
+    for event in batch:
+        kind = event.event_type
+        if kind == "answer" and not event.metadata.get("intermediate"):
+            record.answer = event.data.get("answer")
+        elif kind == "approval_required":
+            call = event.data.get("approval") or {}
+            shown = {"tool_name": call.get("tool_name"), "arguments": call.get("arguments")}
+            record.pending_approvals.setdefault(str(call.get("tool_call_id")), shown)
+    record.event_count += len(batch)
+
+
+class RunHandle:
+    """One live or finished run, for the process that started it."""
+
+    def __init__(self, runs: Runs, record: RunRecord, handler: EnhancedStreamHandler) -> None:
+        self.runs = runs
+        self.record = record
+        self.handler = handler
+        self.stream: EventStream | None = None
+        self.encoder: ChunkEncoder | None = None
+        #: Set once the run's terminal entry is in its log.
+        self.finished = asyncio.Event()
+        #: Connections reading this run's log now (a ``cancel``-on-disconnect run is cancelled
+        #: when the last one leaves before the end).
+        self.viewers = 0
+        self._waiting: dict[str, tuple[ApprovalRequest, asyncio.Future[ApprovalDecision]]] = {}
+        self._registered: dict[str, asyncio.Event] = {}
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    # -- Python API ------------------------------------------------------------------------
+    async def entries(self, after: int = -1) -> AsyncIterator[LogEntry]:
+        """Every log entry after ``after`` (the terminal one last), live until the end."""
+        async for batch in self.runs.follow(self.record.owner, self.run_id, after):
+            for entry in batch:
+                yield entry
+
+    async def events(self, after: int = -1) -> AsyncIterator[Any]:
+        """The run's events after ``after`` (a failed run's ``error`` event last)."""
+        async for entry in self.entries(after):
+            if entry.event is not None:
+                yield entry.event
+
+    async def approve(
+        self,
+        tool_call_id: str,
+        approved: bool = True,
+        *,
+        reason: str | None = None,
+        arguments: dict[str, Any] | None = None,
+        by: str | None = None,
+    ) -> RunRecord:
+        return await self.runs.approve(
+            self.record.owner,
+            self.run_id,
+            tool_call_id,
+            approved=approved,
+            reason=reason,
+            arguments=arguments,
+            by=by,
+        )
+
+    async def cancel(self, *, wait: bool = True) -> RunRecord:
+        return await self.runs.cancel(self.record.owner, self.run_id, wait=wait)
+
+    async def wait(self) -> RunRecord:
+        await self.finished.wait()
+        return self.record
+
+    def interrupt(self, error: BaseException) -> None:
+        """Stop the run from outside with ``error`` as its outcome (shutdown, cancel)."""
+        if self.stream is not None:
+            self.stream.interrupt(error)
+
+    # -- Approvals (the run's channel to whoever decides) ----------------------------------
+    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ApprovalDecision] = loop.create_future()
+        call_id = request.tool_call_id
+        self._waiting[call_id] = (request, future)
+        self._registered.setdefault(call_id, asyncio.Event()).set()
+        record = self.record
+        record.pending_approvals[call_id] = {
+            "tool_name": request.tool_name,
+            "arguments": request.arguments,
+        }
+        await self._set_status("waiting")
+        timeout = request.timeout if request.timeout is not None else self.runs.approval_timeout
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ApprovalTimeout(
+                f"no decision on {request.tool_name} ({call_id}) within {timeout:g} s"
+            ) from None
+        finally:
+            self._waiting.pop(call_id, None)
+            self._registered.pop(call_id, None)
+            record.pending_approvals.pop(call_id, None)
+            if not record.pending_approvals and record.status == "waiting":
+                await self._set_status("running")
+
+    async def _decide(self, message: ControlMessage) -> RunRecord:
+        body = message.body
+        call_id = str(body["tool_call_id"])
+        if call_id in self.record.decided_approvals:
+            raise ApprovalConflict(f"tool call {call_id} was decided already")
+        if call_id not in self._waiting and call_id in self.record.pending_approvals:
+            # Seen in the log before the agent registered it: that is a moment away.
+            registered = self._registered.setdefault(call_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(registered.wait(), 5.0)
+        waiting = self._waiting.get(call_id)
+        if waiting is None:
+            raise ApprovalNotFound(f"no tool call {call_id} is waiting for approval")
+        request, future = waiting
+        arguments = body.get("arguments")
+        if arguments is not None:
+            arguments = request.validate(arguments)  # ToolArgumentsError: refused, still waiting
+        if future.done():
+            raise ApprovalConflict(f"tool call {call_id} was decided already")
+        self.record.decided_approvals.add(call_id)
+        future.set_result(
+            ApprovalDecision(
+                approved=bool(body["approved"]),
+                reason=body.get("reason"),
+                arguments=arguments,
+                decided_by=message.sender,
+            )
+        )
+        return self.record
+
+    async def _on_message(self, message: ControlMessage) -> RunRecord:
+        if message.kind == "cancel":
+            who = f" by {message.sender}" if message.sender else ""
+            self.interrupt(RunCancelled(f"run {self.run_id} was cancelled{who}"))
+            return self.record
+        return await self._decide(message)
+
+    async def _set_status(self, status: RunStatus) -> None:
+        if self.record.status != status and not self.record.finished:
+            self.record.status = status
+            await self.runs.store.update(self.record)
+
+
+class Runs:
+    """Starts runs and finds them again: the run manager, over three storage interfaces."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore | None = None,
+        log: EventLog | None = None,
+        control: Control | None = None,
+        retention: float = 600.0,
+        max_events: int = 100_000,
+        approval_timeout: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if retention < 0 or max_events < 1 or approval_timeout <= 0:
+            raise ValueError("retention >= 0, max_events >= 1 and approval_timeout > 0")
+        self.store: RunStore = store if store is not None else InMemoryRunStore()
+        self.log: EventLog = log if log is not None else InMemoryEventLog()
+        self.control: Control = control if control is not None else InMemoryControl()
+        self.retention = retention
+        self.max_events = max_events
+        self.approval_timeout = approval_timeout
+        self.clock = clock
+        self._live: dict[str, RunHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+
+    # -- starting ----------------------------------------------------------------------------
+    async def start(
+        self,
+        work: Work | Any,
+        query: str | None = None,
+        *,
+        owner: str = LOCAL_OWNER,
+        run_id: str | None = None,
+        target: str | None = None,
+        handler: EnhancedStreamHandler | None = None,
+        context: RunContext | None = None,
+        session_id: str | None = None,
+        on_disconnect: OnDisconnect = "continue",
+        on_end: Callable[[RunRecord], None] | None = None,
+    ) -> RunHandle:
+        """Start ``work`` (an agent with ``query``, or ``work(context)`` returning a coroutine or
+        an async iterator of updates) as a run of ``owner``'s; its id is ``run_id`` if given
+        (``RunExists`` if the owner has one). ``on_end`` is called once it has finished."""
+        fn = _work_of(work, query)
+        handler = handler or EnhancedStreamHandler()
+        record = RunRecord(
+            run_id=run_id or f"run_{secrets.token_hex(12)}",
+            owner=owner,
+            target=target or str(getattr(work, "agent_name", None) or "run"),
+            created_at=self.clock(),
+            on_disconnect=on_disconnect,
+            session_id=session_id,
+        )
+        await self.store.create(record)
+        await self.log.open(record.key, max_entries=self.max_events)
+        handle = RunHandle(self, record, handler)
+        base = context or RunContext(owner=owner, session_id=session_id or "default")
+        ctx = dataclasses.replace(base, approvals=handle)
+
+        async def run() -> Any:
+            outcome = fn(ctx)
+            if hasattr(outcome, "__anext__"):
+                final = None
+                async for update in outcome:
+                    final = update
+                return final
+            return await outcome
+
+        stream = handler.open_stream(run, session_id=session_id, run_id=record.run_id)
+        handle.stream = stream
+        handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        record.model, record.created = handler.model, stream.created
+        self._live[record.key] = handle
+        stop_listening = self.control.listen(record.key, handle._on_message)
+        task = asyncio.get_running_loop().create_task(self._pump(handle, stop_listening, on_end))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return handle
+
+    async def _pump(
+        self,
+        handle: RunHandle,
+        stop_listening: Callable[[], None],
+        on_end: Callable[[RunRecord], None] | None,
+    ) -> None:
+        """Moves the run's events into its log until the run ends, then writes its end."""
+        record, stream, encoder = handle.record, handle.stream, handle.encoder
+        assert stream is not None and encoder is not None
+        log, key = self.log, record.key
+        record.status, record.started_at = "running", self.clock()
+        await self.store.update(record)
+        stream.start()
+        try:
+            while (batch := await stream.next_batch()) is not None:
+                if batch:
+                    frames = encoder.frames(batch)
+                    # (A numbered event's ``_seq`` is its int ``seq``.)
+                    entries = [
+                        LogEntry(cast(int, e._seq), e, f)
+                        for e, f in zip(batch, frames, strict=True)
+                    ]
+                    _note(record, batch)
+                    await log.append(key, entries)
+        finally:
+            stop_listening()
+            await self._finish(handle, stream, encoder)
+            if on_end is not None:
+                on_end(record)
+
+    async def _finish(self, handle: RunHandle, stream: EventStream, encoder: ChunkEncoder) -> None:
+        """The run's terminal entry (``stop`` chunk or ``error`` event), its final record."""
+        record = handle.record
+        await stream.aclose()
+        error = handle.handler.outcome_error(stream)
+        event, frame = handle.handler.terminal(stream, encoder)
+        seq = stream.next_seq if event is None else stream.next_seq - 1
+        await self.log.append(record.key, [LogEntry(seq, event, frame, terminal=True)])
+        record.status, record.stop_reason = _outcome(error, stream.result)
+        record.event_count = stream.next_seq
+        record.finished_at = self.clock()
+        record.pending_approvals.clear()
+        await self.store.update(record)
+        self._live.pop(record.key, None)
+        handle.finished.set()
+        self._schedule_expiry(record)
+
+    def _schedule_expiry(self, record: RunRecord) -> None:
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            self._expiry.pop(record.key, None)
+            task = loop.create_task(self._expire(record))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._expiry[record.key] = loop.call_later(self.retention, expire)
+
+    async def _expire(self, record: RunRecord) -> None:
+        await self.store.expire(record.owner, record.run_id)
+        await self.log.drop(record.key)
+
+    # -- finding -----------------------------------------------------------------------------
+    async def get(self, owner: str, run_id: str) -> RunRecord:
+        return await self.store.get(owner, run_id)
+
+    async def list_runs(self, owner: str, status: RunStatus | None = None) -> list[RunRecord]:
+        return await self.store.list(owner, status)
+
+    @staticmethod
+    def role_chunk(record: RunRecord) -> bytes:
+        """The chunk every view of the run opens with (``delta.role``, no ``seq``)."""
+        encoder = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created)
+        return encoder.chunk({"role": "assistant"})
+
+    def handle(self, record: RunRecord) -> RunHandle | None:
+        """The live run behind ``record``, if this process executes it."""
+        return self._live.get(record.key)
+
+    def live(self) -> list[RunHandle]:
+        return list(self._live.values())
+
+    async def check_cursor(self, record: RunRecord, after: int) -> None:
+        """``LogGone`` if the run's log no longer holds what follows ``after``."""
+        await self.log.read(record.key, after, idle=0)
+
+    async def follow(
+        self, owner: str, run_id: str, after: int = -1, *, idle: float | None = None
+    ) -> AsyncIterator[list[LogEntry]]:
+        """Batches of log entries after ``after``, then live ones, until the terminal one.
+        With ``idle``, an empty batch whenever that long passes quietly (for pings)."""
+        record = await self.store.get(owner, run_id)
+        while (batch := await self.log.read(record.key, after, idle=idle)) is not None:
+            if batch:
+                after = batch[-1].seq
+            yield batch
+
+    # -- acting --------------------------------------------------------------------------------
+    async def cancel(
+        self, owner: str, run_id: str, *, by: str | None = None, wait: bool = False
+    ) -> RunRecord:
+        record = await self.store.get(owner, run_id)
+        if record.finished:
+            raise RunFinished(f"run {run_id} has finished already ({record.status})")
+        try:
+            await self.control.send(record.key, ControlMessage(kind="cancel", sender=by))
+        except NotListening:
+            raise RunFinished(f"run {run_id} has finished already") from None
+        handle = self._live.get(record.key)
+        if wait and handle is not None:
+            await handle.finished.wait()
+        return record
+
+    async def approve(
+        self,
+        owner: str,
+        run_id: str,
+        tool_call_id: str,
+        *,
+        approved: bool,
+        reason: str | None = None,
+        arguments: dict[str, Any] | None = None,
+        by: str | None = None,
+    ) -> RunRecord:
+        record = await self.store.get(owner, run_id)
+        if tool_call_id in record.decided_approvals:
+            raise ApprovalConflict(f"tool call {tool_call_id} was decided already")
+        if record.finished or tool_call_id not in record.pending_approvals:
+            raise ApprovalNotFound(f"no tool call {tool_call_id} is waiting for approval")
+        body = {
+            "tool_call_id": tool_call_id,
+            "approved": approved,
+            "reason": reason,
+            "arguments": arguments,
+        }
+        try:
+            reply: RunRecord = await self.control.send(
+                record.key, ControlMessage(kind="approval", sender=by, body=body)
+            )
+        except NotListening:
+            raise ApprovalNotFound(f"no tool call {tool_call_id} is waiting") from None
+        return reply
+
+    async def aclose(self) -> None:
+        """Stop every live run (cancelled) and forget the timers."""
+        for handle in self.live():
+            handle.interrupt(RunCancelled("the run manager closed"))
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        for timer in self._expiry.values():
+            timer.cancel()
+        self._expiry.clear()
+
+
+def _work_of(work: Any, query: str | None) -> Work:
+    astream = getattr(work, "initiate_agent_astream", None)
+    if callable(astream):
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("an agent run needs a non-empty query")
+        return lambda ctx: astream(query, "user", context=ctx)
+    if not callable(work):
+        raise TypeError(f"cannot run {type(work).__name__}: give an agent or a function")
+    if query is not None:
+        raise TypeError("query is for agents; a function gets the run's context only")
+    fn: Work = work
+    return fn
