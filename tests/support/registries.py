@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from masai import AgentDetails, AgentManager, FunctionModel, tool
+from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
 from masai.models import ModelRequest
 from masai.server import Registry
 
@@ -64,3 +64,59 @@ def sleepy_registry(seconds: float = 30.0) -> Registry:
 def long_sleepy_registry() -> Registry:
     """For ``masai serve --config tests.support.registries:long_sleepy_registry``."""
     return sleepy_registry(60.0)
+
+
+def _observed(request: ModelRequest) -> str:
+    """The latest tool result the agent was shown, or ``""``."""
+    last = request.messages[-1].content
+    return last.removeprefix("Tool results:\n") if last.startswith("Tool results:") else ""
+
+
+def approval_registry(approval_timeout: float | None = None) -> Registry:
+    """``publisher``: calls ``publish(text=<query>)``, which needs a person's approval, then
+    answers with what the tool returned (or the denial): the test sees what really ran.
+    ``published`` counts the tool's real executions."""
+    published: list[dict[str, Any]] = []
+
+    @tool(requires_approval=True, approval_timeout=approval_timeout)
+    async def publish(text: str, copies: int = 1) -> str:
+        """Publish ``text`` (needs approval)."""
+        published.append({"text": text, "copies": copies})
+        return f"published {text!r} x{copies}"
+
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if request.component == "router":
+            task = next(m.content for m in request.messages if m.role == "user")
+            return {"tool": "publish", "tool_input": {"text": task}}
+        return {"satisfied": True, "answer": _observed(request) or "nothing ran"}
+
+    manager = AgentManager(logging=False)
+    manager.create_agent(
+        "publisher", [publish], AgentDetails(["publishing"]), model=FunctionModel(decide)
+    )
+    registry = Registry(manager)
+    registry.published = published  # type: ignore[attr-defined]
+    return registry
+
+
+def ticker_registry(count: int = 200, interval: float = 0.001) -> Registry:
+    """``ticker``: its tool emits ``count`` custom events ``interval`` seconds apart (progress
+    ``i``), then the agent answers: a run that streams steadily while clients drop and come
+    back."""
+
+    @tool
+    async def tick(count: int, interval: float) -> str:
+        """Emits numbered progress events."""
+        for i in range(count):
+            await emit_custom_event(f"tick {i}", {"i": i})
+            await asyncio.sleep(interval)
+        return f"{count} ticks"
+
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if request.component == "router":
+            return {"tool": "tick", "tool_input": {"count": count, "interval": interval}}
+        return {"satisfied": True, "answer": "ticked"}
+
+    manager = AgentManager(logging=False)
+    manager.create_agent("ticker", [tick], AgentDetails(["ticking"]), model=FunctionModel(decide))
+    return Registry(manager)

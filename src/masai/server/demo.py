@@ -127,6 +127,13 @@ def write_report(title: str, points: list[str]) -> str:
     return "\n".join([f"## {title}", *[f"- {p}" for p in points]])
 
 
+@tool(requires_approval=True)
+async def publish_report(title: str, channel: str = "team-blog") -> str:
+    """Publish a report where everyone can read it (a person approves it first)."""
+    await emit_custom_event(f"📣 publishing to {channel}", {"progress": 1.0})
+    return f"published {title!r} to {channel}"
+
+
 # -- the offline "brain" ----------------------------------------------------------------------
 
 
@@ -230,6 +237,18 @@ def _writer(request: ModelRequest) -> dict[str, Any]:
     }
 
 
+def _publisher(request: ModelRequest) -> dict[str, Any]:
+    if request.component in ("router", "planner"):
+        title = _question(_task(request))[:80] or "the report"
+        return {
+            "reasoning": "Publishing needs a person's approval; I will ask for it.",
+            "tool": "publish_report",
+            "tool_input": {"title": title},
+        }
+    outcome = _observation(request)
+    return {"reasoning": "That settles it.", "satisfied": True, "answer": outcome}
+
+
 def _supervisor(request: ModelRequest) -> dict[str, Any]:
     question = request.messages[1].content
     results = [m.content for m in request.messages[2:] if " answered:\n" in m.content]
@@ -260,6 +279,7 @@ def demo_model(role: str) -> Model:
         "researcher": _researcher,
         "analyst": _analyst,
         "writer": _writer,
+        "publisher": _publisher,
         "supervisor": _supervisor,
     }
     if role not in policies:
@@ -302,6 +322,12 @@ def build_demo() -> Registry:
         [write_report],
         AgentDetails(["writing", "reports"], "Turns findings into clear reports.", "clear"),
         model=demo_model("writer"),
+    )
+    manager.create_agent(
+        "publisher",
+        [publish_report],
+        AgentDetails(["publishing"], "Publishes reports, once a person approves.", "careful"),
+        model=demo_model("publisher"),
     )
     registry = Registry(manager, default="research-team")
     team = MultiAgentSystem(agentManager=manager)

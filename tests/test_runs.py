@@ -1,0 +1,298 @@
+"""Runs as resources, in process: the event log's cursor (replay, then live, without a gap or a
+duplicate from any point), retention, owners, cancel, and approvals through ``Runs``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
+from masai.models import ModelRequest
+from masai.streaming import (
+    ApprovalConflict,
+    ApprovalNotFound,
+    InMemoryEventLog,
+    LogEntry,
+    LogGone,
+    RunExists,
+    RunFinished,
+    RunGone,
+    RunHandle,
+    RunNotFound,
+    Runs,
+)
+from masai.tools import ToolArgumentsError
+from tests.support.models import wait_until
+
+
+def ticker(count: int = 200, interval: float = 0.001) -> Any:
+    """An agent whose tool emits ``count`` progress events ``interval`` apart."""
+
+    @tool
+    async def tick(count: int) -> str:
+        """Ticks."""
+        for i in range(count):
+            await emit_custom_event(f"tick {i}", {"i": i})
+            await asyncio.sleep(interval)
+        return "done"
+
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if request.component == "router":
+            return {"tool": "tick", "tool_input": {"count": count}}
+        return {"satisfied": True, "answer": "ticked"}
+
+    manager = AgentManager(logging=False)
+    return manager.create_agent("ticker", [tick], AgentDetails(["t"]), model=FunctionModel(decide))
+
+
+def publisher(published: list[dict[str, Any]], approval_timeout: float | None = None) -> Any:
+    @tool(requires_approval=True, approval_timeout=approval_timeout)
+    async def publish(text: str, copies: int = 1) -> str:
+        """Publishes."""
+        published.append({"text": text, "copies": copies})
+        return f"published {text} x{copies}"
+
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if request.component == "router":
+            return {"tool": "publish", "tool_input": {"text": "the report"}}
+        return {"satisfied": True, "answer": request.messages[-1].content}
+
+    manager = AgentManager(logging=False)
+    return manager.create_agent("pub", [publish], AgentDetails(["p"]), model=FunctionModel(decide))
+
+
+def ticks(entries: list[LogEntry]) -> list[int]:
+    return [
+        e.event.data["custom_data"]["i"]
+        for e in entries
+        if e.event is not None and e.event.event_type == "custom"
+    ]
+
+
+async def read_all(handle: RunHandle, after: int = -1) -> list[LogEntry]:
+    return [entry async for entry in handle.entries(after)]
+
+
+# -- the log ---------------------------------------------------------------------------------
+
+
+async def test_a_reader_resumed_at_every_position_gets_every_entry_once() -> None:
+    """200 readers, one per drop position, each dropping and coming back while the run emits
+    one event per ms: each one's entries, put together, are exactly the run's."""
+    runs = Runs()
+    handle = await runs.start(ticker(200), "go")
+    rng = random.Random(7)
+
+    async def reader(drop_at: int) -> list[int]:
+        seen: list[LogEntry] = []
+        async for entry in handle.entries():
+            seen.append(entry)
+            if len(seen) > drop_at:
+                break  # the connection drops here
+        await asyncio.sleep(rng.random() * 0.02)
+        seen += await read_all(handle, after=seen[-1].seq)
+        return [e.seq for e in seen]
+
+    results = await asyncio.gather(*(reader(k) for k in range(200)))
+    record = await handle.wait()
+    everything = [e.seq for e in await read_all(handle)]
+    assert everything == list(range(record.event_count + 1))  # + the terminal entry
+    assert all(seqs == everything for seqs in results)
+    assert ticks(await read_all(handle)) == list(range(200))
+
+
+async def test_the_log_keeps_a_window_and_says_when_a_cursor_is_before_it() -> None:
+    log = InMemoryEventLog()
+    await log.open("k", max_entries=10)
+    for seq in range(25):
+        await log.append("k", [LogEntry(seq, None, b"x")])
+    with pytest.raises(LogGone):
+        await log.read("k", -1)
+    with pytest.raises(LogGone):
+        await log.read("k", 13)  # entry 14 is gone: the first kept is 15
+    kept = await log.read("k", 14)
+    assert kept is not None and [e.seq for e in kept] == list(range(15, 25))
+    assert await log.read("k", 24, idle=0.01) == []  # nothing yet: a quiet spell
+    await log.append("k", [LogEntry(25, None, b"end", terminal=True)])
+    assert await log.read("k", 25) is None  # closed, nothing after
+    await log.drop("k")
+    with pytest.raises(LogGone):
+        await log.read("k", 20)
+
+
+async def test_a_waiting_reader_is_woken_by_an_append_not_by_polling() -> None:
+    log = InMemoryEventLog()
+    await log.open("k", max_entries=100)
+    reader = asyncio.create_task(log.read("k", -1))
+    await asyncio.sleep(0.05)
+    assert not reader.done()
+    await log.append("k", [LogEntry(0, None, b"a"), LogEntry(1, None, b"b")])
+    got = await asyncio.wait_for(reader, 1)
+    assert got is not None and [e.frame for e in got] == [b"a", b"b"]
+
+
+async def test_a_slow_viewer_slows_neither_the_run_nor_a_fast_viewer() -> None:
+    runs = Runs()
+    handle = await runs.start(ticker(100), "go")
+    slow_seen: list[int] = []
+
+    async def slow() -> None:
+        async for entry in handle.entries():
+            slow_seen.append(entry.seq)
+            await asyncio.sleep(0.01)  # 100 events: a second at least
+
+    slow_task = asyncio.create_task(slow())
+    fast = await read_all(handle)
+    assert fast[-1].terminal
+    assert handle.record.status == "completed"
+    assert len(slow_seen) < len(fast)  # the run and the fast viewer did not wait for it
+    await slow_task
+    assert slow_seen == [e.seq for e in fast]
+
+
+async def test_a_viewer_that_joins_after_the_end_gets_the_whole_run() -> None:
+    runs = Runs()
+    handle = await runs.start(ticker(20), "go")
+    record = await handle.wait()
+    late = await read_all(handle)
+    assert ticks(late) == list(range(20))
+    assert late[-1].terminal and late[-1].event is None  # the stop chunk
+    assert b'"finish_reason":"stop"' in late[-1].frame
+    assert record.status == "completed" and record.answer == "ticked"
+    assert record.stop_reason == "completed" and record.event_count == len(late) - 1
+
+
+# -- retention and owners --------------------------------------------------------------------
+
+
+async def test_a_finished_run_is_gone_after_its_retention() -> None:
+    runs = Runs(retention=0.1)
+    handle = await runs.start(ticker(5), "go", owner="alice")
+    await handle.wait()
+    assert (await runs.get("alice", handle.run_id)).status == "completed"
+    await asyncio.sleep(0.3)
+    with pytest.raises(RunGone):
+        await runs.get("alice", handle.run_id)
+    with pytest.raises(RunGone):
+        await anext(aiter(runs.follow("alice", handle.run_id)))
+
+
+async def test_a_long_run_keeps_its_last_events_only() -> None:
+    runs = Runs(max_events=50)
+    handle = await runs.start(ticker(200), "go")
+    record = await handle.wait()
+    with pytest.raises(LogGone):
+        await read_all(handle)
+    tail = await read_all(handle, after=record.event_count - 10)
+    assert [e.seq for e in tail] == list(range(record.event_count - 9, record.event_count + 1))
+
+
+async def test_runs_are_their_owners_and_ids_may_be_chosen() -> None:
+    runs = Runs()
+    mine = await runs.start(ticker(3), "go", owner="alice", run_id="report-1")
+    with pytest.raises(RunExists):
+        await runs.start(ticker(3), "go", owner="alice", run_id="report-1")
+    theirs = await runs.start(ticker(3), "go", owner="bob", run_id="report-1")
+    await mine.wait()
+    await theirs.wait()
+    assert (await runs.get("alice", "report-1")).key != (await runs.get("bob", "report-1")).key
+    with pytest.raises(RunNotFound):
+        await runs.get("carol", "report-1")
+    with pytest.raises(RunNotFound):
+        await runs.cancel("carol", "report-1")
+    assert [r.run_id for r in await runs.list_runs("alice")] == ["report-1"]
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
+async def test_cancel_ends_the_run_with_a_cancelled_error_for_every_viewer() -> None:
+    runs = Runs()
+    handle = await runs.start(ticker(10_000), "go")
+    viewers = [asyncio.create_task(read_all(handle)) for _ in range(2)]
+    await wait_until(lambda: handle.record.event_count > 20)
+    record = await handle.cancel(wait=True)
+    assert record.status == "cancelled" and record.stop_reason == "cancelled"
+    for seen in await asyncio.gather(*viewers):
+        last = seen[-1]
+        assert last.terminal and last.event is not None
+        assert last.event.metadata["error_code"] == "cancelled"
+        assert len(ticks(seen)) >= 20  # what was streamed before the cancel stays
+    with pytest.raises(RunFinished):
+        await handle.cancel()
+
+
+# -- approvals ---------------------------------------------------------------------------------
+
+
+async def waiting_call(handle: RunHandle) -> str:
+    async for event in handle.events():
+        if event.event_type == "approval_required":
+            call_id: str = event.metadata["tool_call_id"]
+            await wait_until(lambda: handle.record.status == "waiting")
+            return call_id
+    raise AssertionError("no approval was asked for")
+
+
+async def test_an_approved_call_runs_once_and_the_decision_is_recorded() -> None:
+    published: list[dict[str, Any]] = []
+    runs = Runs()
+    handle = await runs.start(publisher(published), "go", owner="alice")
+    call_id = await waiting_call(handle)
+    assert published == []  # nothing runs before a decision
+    assert handle.record.pending_approvals[call_id]["tool_name"] == "publish"
+    await handle.approve(call_id, approved=True, by="alice")
+    record = await handle.wait()
+    assert published == [{"text": "the report", "copies": 1}]
+    assert record.status == "completed" and "published the report x1" in (record.answer or "")
+    decisions = [e async for e in handle.events() if e.event_type == "approval"]
+    (decision,) = [e.data["approval"] for e in decisions]
+    assert decision["approved"] is True and decision["decided_by"] == "alice"
+    with pytest.raises(ApprovalConflict):
+        await handle.approve(call_id, approved=False)
+
+
+async def test_a_denial_reaches_the_model_with_its_reason() -> None:
+    published: list[dict[str, Any]] = []
+    runs = Runs()
+    handle = await runs.start(publisher(published), "go")
+    call_id = await waiting_call(handle)
+    await handle.approve(call_id, approved=False, reason="not before Monday")
+    record = await handle.wait()
+    assert published == []
+    assert "not before Monday" in (record.answer or "")
+
+
+async def test_edited_arguments_are_checked_before_they_are_accepted() -> None:
+    published: list[dict[str, Any]] = []
+    runs = Runs()
+    handle = await runs.start(publisher(published), "go")
+    call_id = await waiting_call(handle)
+    with pytest.raises(ToolArgumentsError):
+        await handle.approve(call_id, arguments={"text": "x", "copies": "many"})
+    assert handle.record.status == "waiting"  # refused; the call still waits
+    with pytest.raises(ApprovalNotFound):
+        await handle.approve("call_unknown")
+    await handle.approve(call_id, arguments={"text": "edited", "copies": 3})
+    await handle.wait()
+    assert published == [{"text": "edited", "copies": 3}]
+
+
+async def test_a_call_nobody_decides_on_ends_the_run_when_its_time_is_up() -> None:
+    published: list[dict[str, Any]] = []
+    runs = Runs()
+    handle = await runs.start(publisher(published, approval_timeout=0.2), "go")
+    record = await handle.wait()  # nobody watches, nobody decides
+    assert published == []
+    assert record.status == "failed" and record.stop_reason == "approval_timeout"
+    (last,) = [e async for e in handle.entries() if e.terminal]
+    assert last.event is not None and last.event.metadata["error_code"] == "approval_timeout"
+
+
+async def test_the_manager_default_approval_timeout_applies() -> None:
+    runs = Runs(approval_timeout=0.2)
+    record = await (await runs.start(publisher([]), "go")).wait()
+    assert record.stop_reason == "approval_timeout"
