@@ -153,6 +153,47 @@ def test_masai_run_streams_from_a_server_with_a_key(serve: Any) -> None:
     assert len({e["metadata"]["session_id"] for e in lines}) == 1
 
 
+def _answer(stdout: str) -> str:
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    (answer,) = [e["data"]["answer"] for e in lines if e["event_type"] == "answer"]
+    return str(answer)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("y\n", "published 'the report' to team-blog"),
+        ("n\n", "was not run: the user denied it. Reason: denied at the terminal"),
+        ("", "was not run: the user denied it. Reason: no answer: standard input is closed"),
+    ],
+)
+def test_masai_run_asks_before_a_tool_that_needs_approval(reply: str, expected: str) -> None:
+    command = [sys.executable, "-m", "masai", "run", "the report", "--agent", "publisher"]
+    done = subprocess.run(
+        [*command, "--json"], input=reply, capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Run publish_report({'title': 'the report', 'channel': 'team-blog'})? [y/N]" in (
+        done.stderr
+    )
+    assert expected in _answer(done.stdout)
+
+
+def test_masai_run_on_a_server_decides_there(serve: Any) -> None:
+    """``--server``: the run is a server resource; the terminal's answer is the approval."""
+    served = serve("--api-key", f"me:{KEY}")
+    command = [sys.executable, "-m", "masai", "run", "the report", "--agent", "publisher"]
+    command += ["--server", served.url, "--api-key", KEY, "--json"]
+    done = subprocess.run(
+        command, input="y\n", capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert _answer(done.stdout) == "published 'the report' to team-blog"
+    listed = httpx.get(f"{served.url}/runs", headers={"Authorization": f"Bearer {KEY}"}).json()
+    (run,) = listed["runs"]
+    assert run["status"] == "completed" and run["target"] == "publisher"
+
+
 def test_a_busy_port_is_named_with_a_hint(serve: Any) -> None:
     served = serve()
     done = subprocess.run(

@@ -164,38 +164,58 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(target: Any, args: argparse.Namespace) -> int:
-    from .streaming import EnhancedStreamHandler
+    from .streaming import EnhancedStreamHandler, Runs
 
-    async def drive() -> Any:
-        final = None
-        async for update in target.updates(args.query, session_id=args.session):
-            final = update
-        return final
+    def work(ctx: Any) -> Any:
+        return target.updates(args.query, session_id=args.session, context=ctx)
 
     handler = EnhancedStreamHandler(enable_token_events=True, enable_node_transitions=False)
-    stream = handler.open_stream(drive)
+    runs = Runs()
+    handle = await runs.start(work, target=target.name, handler=handler)
     view = _JsonView() if args.json else _TerminalView()
-    stream.start()
+    failed = False
     try:
-        while (batch := await stream.next_batch()) is not None:
-            for event in batch:
-                view.show(event)
+        async for event in handle.events():
+            view.show(event)
+            failed |= event.event_type == "error"
+            if event.event_type == "approval_required":
+                approved, reason = await _ask(view, event.data.get("approval") or {})
+                await handle.approve(
+                    event.metadata["tool_call_id"], approved, reason=reason, by="terminal"
+                )
     finally:
-        await stream.aclose()
         view.close()
-    if stream.error is not None:
-        error = handler.error_event(stream, stream.error)
-        view.show(stream.stamp(error))
-        return 1
-    return 0
+        await runs.aclose()
+    return 1 if failed else 0
+
+
+async def _ask(view: Any, call: dict[str, Any]) -> tuple[bool, str | None]:
+    """y/N for a tool call that needs approval, from stdin (a terminal, or a pipe)."""
+    prompt = f"Run {call.get('tool_name')}({call.get('arguments')})? [y/N] "
+    view.pause()
+    try:
+        line = await asyncio.to_thread(_read_answer, prompt)
+    finally:
+        view.resume()
+    if line is None:
+        return False, "no answer: standard input is closed"
+    if line.strip().lower() in ("y", "yes"):
+        return True, None
+    return False, "denied at the terminal"
+
+
+def _read_answer(prompt: str) -> str | None:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return line if line else None
 
 
 async def _run_remote(args: argparse.Namespace) -> int:
-    """The same run on a masai server, shown the same way: its spec stream decoded back into
-    events."""
+    """The same run on a masai server, shown the same way: started with ``POST /runs``, its
+    events decoded back from the spec stream; tool calls that need approval are asked here
+    and decided on the server."""
     import httpx
-
-    from .streaming import SSEDecoder, decode_chunk
 
     body: dict[str, Any] = {"query": args.query, "token_events": True}
     if args.agent:
@@ -206,27 +226,46 @@ async def _run_remote(args: argparse.Namespace) -> int:
         body["session_id"] = args.session
     key = args.api_key or os.environ.get("MASAI_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    url = args.server.rstrip("/") + ("/mas/stream" if args.mas else "/agent/stream")
-    decoder, failed = SSEDecoder(), False
+    base = args.server.rstrip("/")
     view = _JsonView() if args.json else _TerminalView()
     try:
-        async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client,
-            client.stream("POST", url, json=body, headers=headers) as response,
-        ):
-            if response.status_code != 200:
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=httpx.Timeout(30.0, read=None)
+        ) as client:
+            created = await client.post("/runs", json=body)
+            if created.status_code != 201:
                 raise MasaiError(
-                    f"{url} answered {response.status_code}: {await _reason(response)}"
+                    f"{base}/runs answered {created.status_code}: {await _reason(created)}"
                 )
-            async for text in response.aiter_text():
-                for payload in decoder.feed(text):
-                    if (event := decode_chunk(payload)) is not None:
-                        view.show(event)
-                        failed |= event.event_type == "error"
+            return await _follow_remote(client, created.json()["run_id"], view)
     except httpx.HTTPError as exc:
-        raise MasaiError(f"cannot stream from {url}: {exc}") from None
+        raise MasaiError(f"cannot stream from {base}: {exc}") from None
     finally:
         view.close()
+
+
+async def _follow_remote(client: Any, run_id: str, view: Any) -> int:
+    from .streaming import SSEDecoder, decode_chunk
+
+    decoder, failed = SSEDecoder(), False
+    async with client.stream("GET", f"/runs/{run_id}/events") as response:
+        if response.status_code != 200:
+            raise MasaiError(f"/runs/{run_id}/events answered {response.status_code}")
+        async for text in response.aiter_text():
+            for payload in decoder.feed(text):
+                if (event := decode_chunk(payload)) is None:
+                    continue
+                view.show(event)
+                failed |= event.event_type == "error"
+                if event.event_type == "approval_required":
+                    approved, reason = await _ask(view, event.data.get("approval") or {})
+                    call_id = event.metadata["tool_call_id"]
+                    decided = await client.post(
+                        f"/runs/{run_id}/approvals/{call_id}",
+                        json={"approved": approved, "reason": reason},
+                    )
+                    if decided.status_code != 200:
+                        view.show_note(f"the decision was refused: {await _reason(decided)}")
     return 1 if failed else 0
 
 
@@ -244,6 +283,15 @@ class _JsonView:
 
         sys.stdout.write(_json.dumps_str(event.to_dict()) + "\n")
         sys.stdout.flush()
+
+    def show_note(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -314,8 +362,27 @@ class _TerminalView:
                 self._line(f"✅ {agent}: {data.get('answer', '')}", "green")
             else:
                 self._line(f"💬 {agent}: {data.get('answer', '')}", "bold green")
+        elif kind == "approval_required":
+            call = data.get("approval") or {}
+            self._line(f"✋ {call.get('tool_name')} needs your approval", "bold yellow")
+        elif kind == "approval":
+            call = data.get("approval") or {}
+            verdict = "approved" if call.get("approved") else "denied"
+            why = f": {call['reason']}" if call.get("reason") else ""
+            self._line(f"✋ {call.get('tool_name')} {verdict}{why}", "yellow")
         elif kind == "error":
             self._line(f"❌ {data.get('error')}", "bold red")
+
+    def show_note(self, text: str) -> None:
+        self._line(text, "red")
+
+    def pause(self) -> None:
+        """Stop drawing (a prompt is waiting for a line)."""
+        self._end_answer()
+        self.progress.stop()
+
+    def resume(self) -> None:
+        self.progress.start()
 
     def _bar(self, key: str, data: dict[str, Any]) -> None:
         custom = data.get("custom_data") or {}

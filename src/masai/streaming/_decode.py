@@ -79,6 +79,8 @@ def _data(kind: str, delta: dict[str, Any], metadata: dict[str, Any]) -> dict[st
         return {"tool_name": function.get("name"), "tool_input": tool_input}
     if kind in ("handoff", "memory_update"):
         return dict(delta.get(kind) or {})
+    if kind in ("approval_required", "approval"):
+        return {"approval": dict(delta.get("approval") or {})}
     if kind == "tool_output":
         match = _TOOL.match(content)
         name, output = match.groups() if match else (metadata.get("tool_name"), content)
