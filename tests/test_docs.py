@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "configuration.md", ROOT / "docs" / "deploying.md"]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "configuration.md",
+    ROOT / "docs" / "deploying.md",
+    ROOT / "docs" / "runs.md",
+]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 
 
