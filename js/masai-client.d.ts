@@ -55,8 +55,10 @@ export interface EventMetadata {
   is_error?: boolean;
   /** On answers: why the agent stopped. */
   stop_reason?: StopReason;
-  /** On error events: a stable code such as "script_exhausted" or "model_error". */
+  /** On error events: a stable code such as "script_exhausted", "model_error", "cancelled". */
   error_code?: string;
+  /** The conversation the run belongs to. */
+  session_id?: string;
   [key: string]: unknown;
 }
 
@@ -90,6 +92,8 @@ export interface ChunkDelta {
   custom_data?: Record<string, unknown>;
   handoff?: { from_agent: string; to_agent: string; reason: string };
   memory_update?: { key: string; value: unknown; agent: string | null };
+  /** On approval_required and approval events: the call and (on approval) the decision. */
+  approval?: Record<string, unknown>;
   [key: string]: unknown;
 }
 
@@ -221,6 +225,39 @@ export interface RunErrorEvent extends Omit<AgentEventBase<"error">, "delta" | "
   code: string | null;
 }
 
+/**
+ * A tool call waits for a person's approval (the run's status is "waiting"); nothing runs until
+ * someone decides with `approve()`. `metadata.tool_call_id` is the call's id too.
+ */
+export interface ApprovalRequiredEvent extends AgentEventBase<"approval_required"> {
+  /** "\n[Approval required: NAME]\n" */
+  content: string;
+  approval: {
+    toolCallId: string | null;
+    toolName: string | null;
+    /** The call's arguments (validated, defaults filled in), or null if there were none. */
+    arguments: Record<string, unknown> | null;
+  };
+}
+
+/** A decision on a tool call that waited for approval: who, when, and with what. */
+export interface ApprovalEvent extends AgentEventBase<"approval"> {
+  /** "\n[Approved: NAME]\n" or "\n[Denied: NAME]\n" */
+  content: string;
+  approval: {
+    toolCallId: string | null;
+    toolName: string | null;
+    approved: boolean;
+    reason: string | null;
+    /** Edited arguments the tool runs with instead; null: as requested. */
+    arguments: Record<string, unknown> | null;
+    /** The principal who decided; null when no one could be asked. */
+    decidedBy: string | null;
+    /** When, in Unix seconds. */
+    decidedAt: number | null;
+  };
+}
+
 /** An event type this client does not know (from a newer server); `event_type` names it. */
 export interface UnknownEvent extends AgentEventBase<"unknown"> {
   content: string | null;
@@ -271,6 +308,8 @@ export type AgentEvent =
   | HandoffEvent
   | MemoryUpdateEvent
   | StateEvent
+  | ApprovalRequiredEvent
+  | ApprovalEvent
   | RunErrorEvent
   | UnknownEvent;
 
@@ -402,7 +441,9 @@ export class MasaiError extends Error {
   status: number;
   /**
    * The server's `error.code` ("agent_not_found", "unauthorized" for a missing or wrong API
-   * key, "too_many_runs", "shutting_down", …) or the client's ("incomplete_stream").
+   * key, "too_many_runs", "shutting_down", "gone" for a run whose log expired, …) or the
+   * client's ("incomplete_stream", "not_event_stream", "reconnect_failed": followRun gave up,
+   * with the last failure as `cause`).
    */
   code: string | null;
   /** The server's `error.type` ("authentication_error", "rate_limit_error", …). */
@@ -415,3 +456,189 @@ export class MasaiError extends Error {
    */
   retryAfter: number | null;
 }
+
+// -- runs: resources that outlive their connection -------------------------------------------------
+
+/** Options of the runs calls (startRun, getRun, listRuns, cancelRun, approve). */
+export interface RunsRequestOptions {
+  /** A fetch implementation (default: globalThis.fetch). */
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  signal?: AbortSignal;
+  /** Extra request headers. */
+  headers?: HeadersInit;
+  /** Sent as `Authorization: Bearer <apiKey>` (an Authorization header in `headers` wins). */
+  apiKey?: string;
+}
+
+/** The body of POST /runs: a StreamRequest, plus the run's id if you choose it. */
+export interface StartRunRequest extends StreamRequest {
+  /** Yours to choose, unique per owner (409 if taken); the server makes one otherwise. */
+  run_id?: string;
+  /** What happens when the last viewer leaves early: "continue" (the default) or "cancel". */
+  on_disconnect?: "continue" | "cancel";
+}
+
+export type RunStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+
+/** What POST /runs answers (201), at once. */
+export interface StartedRun {
+  run_id: string;
+  status: RunStatus;
+  /** "/runs/{run_id}/events" */
+  events_url: string;
+}
+
+/** A tool call waiting for a decision. */
+export interface PendingApproval {
+  tool_call_id: string;
+  tool_name: string;
+  arguments: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** A run's record (GET /runs/{id}). Times are Unix seconds, or null. */
+export interface RunInfo {
+  run_id: string;
+  /** The agent or system it runs. */
+  target: string;
+  status: RunStatus;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  stop_reason: string | null;
+  answer: string | null;
+  event_count: number;
+  pending_approvals?: PendingApproval[];
+  [key: string]: unknown;
+}
+
+/** A decision on a tool call waiting for approval. */
+export interface ApprovalDecision {
+  approved: boolean;
+  /** Why (a denial's reason reaches the model as the tool's result). */
+  reason?: string | null;
+  /** Run the call with these arguments instead (checked against the tool's schema: 422). */
+  arguments?: Record<string, unknown> | null;
+}
+
+/** What `onStatus` hears while following a run. */
+export type FollowStatus =
+  | { state: "connected"; attempt: 0; lastSeq: number | null }
+  | {
+      state: "reconnecting";
+      /** 1 for the first try after a drop (or after progress), 2, 3 … while tries fail. */
+      attempt: number;
+      /** How long it waits before trying. */
+      delayMs: number;
+      /** Why: the network error, the HTTP error (a MasaiError), or "incomplete_stream". */
+      error: unknown;
+      lastSeq: number | null;
+    }
+  | { state: "reconnected"; attempt: number; lastSeq: number | null };
+
+export interface FollowRunOptions extends RunsRequestOptions {
+  /** Start after this seq (what a previous viewer saw last); null or omitted: from the start. */
+  after?: number | null;
+  /** Callbacks per event type. A callback that throws ends the follow and rejects `done`. */
+  on?: EventHandlers;
+  /** Called with the text of each SSE comment, e.g. "ping". */
+  onComment?: (text: string) => void;
+  /** Connected, reconnecting (after a drop), reconnected. */
+  onStatus?: (status: FollowStatus) => void;
+  /** The first wait before reconnecting, in ms (default 250); it doubles on each failed try. */
+  initialDelayMs?: number;
+  /** The longest wait between tries, in ms (default 5000). */
+  maxDelayMs?: number;
+  /** Reconnect tries in a row without a new event before giving up (default 10). */
+  maxAttempts?: number;
+  /** Wait a random 50–100 % of each delay (default true), so viewers do not reconnect in step. */
+  jitter?: boolean;
+  /**
+   * Reconnect when nothing (not even the server's `: ping`) arrived for this long, in ms
+   * (default 60000; 0: never). The server pings every 15 s by default.
+   */
+  idleTimeoutMs?: number;
+}
+
+/** How following a run ended (what `done` resolves with). */
+export interface FollowResult extends RunResult {
+  runId: string;
+  /** The seq of the last frame delivered. */
+  lastSeq: number | null;
+  /** How many times the follower reconnected. */
+  reconnects: number;
+}
+
+/**
+ * A run being followed. Iterate it once (`for await`), and/or use the `on` callbacks. It outlives
+ * its connections: it reconnects by itself and never delivers a frame twice.
+ */
+export interface RunFollower extends AsyncIterable<MasaiEvent> {
+  readonly runId: string;
+  /**
+   * Settles when the run's stream ended with [DONE] (resolves, also when aborted), or when
+   * following failed: 404 (an unknown run, or another owner's), 410 `gone` (the log expired, or
+   * the cursor is older than what the log keeps), `reconnect_failed` (gave up), a callback threw.
+   */
+  readonly done: Promise<FollowResult>;
+  /** The seq of the last frame delivered (a reconnect sends it as Last-Event-ID), or null. */
+  readonly lastSeq: number | null;
+  /** How many times it reconnected. */
+  readonly reconnects: number;
+  /** Whether a connection is open right now. */
+  readonly connected: boolean;
+  readonly aborted: boolean;
+  /** Stop following. The run goes on on the server: stop it with cancelRun(). */
+  abort(reason?: unknown): void;
+  [Symbol.asyncIterator](): AsyncIterator<MasaiEvent, undefined>;
+}
+
+/**
+ * Start a run (POST {baseUrl}/runs); resolves at once with its id. `baseUrl` is the server's
+ * root ("" for the page's own server).
+ * @throws MasaiError 409 (the run_id is taken), 422, 429 (too many runs), 401 …
+ */
+export function startRun(
+  baseUrl: string | URL,
+  body: StartRunRequest | Record<string, unknown> | string,
+  options?: RunsRequestOptions,
+): Promise<StartedRun>;
+
+/**
+ * Follow a run's events (GET {baseUrl}/runs/{runId}/events) from the start or from `after`,
+ * then live to the end, reconnecting with Last-Event-ID after a drop (backing off
+ * `initialDelayMs` doubling to `maxDelayMs`). Returns at once.
+ */
+export function followRun(baseUrl: string | URL, runId: string, options?: FollowRunOptions): RunFollower;
+
+/** A run's record (GET {baseUrl}/runs/{runId}). @throws MasaiError 404, 410 */
+export function getRun(baseUrl: string | URL, runId: string, options?: RunsRequestOptions): Promise<RunInfo>;
+
+/** The caller's runs, newest first (GET {baseUrl}/runs[?status=…]). */
+export function listRuns(
+  baseUrl: string | URL,
+  options?: RunsRequestOptions & { status?: RunStatus },
+): Promise<RunInfo[]>;
+
+/**
+ * Cancel a run (POST {baseUrl}/runs/{runId}/cancel); with `wait`, resolves once it stopped.
+ * @throws MasaiError 409 when it has finished already
+ */
+export function cancelRun(
+  baseUrl: string | URL,
+  runId: string,
+  options?: RunsRequestOptions & { wait?: boolean },
+): Promise<RunInfo>;
+
+/**
+ * Approve or deny a tool call that waits (POST {baseUrl}/runs/{runId}/approvals/{toolCallId}).
+ * @throws MasaiError 404 (no such call waits), 409 (decided already), 422 (edited arguments
+ *   that do not fit the tool: the call keeps waiting)
+ */
+export function approve(
+  baseUrl: string | URL,
+  runId: string,
+  toolCallId: string,
+  decision: ApprovalDecision,
+  options?: RunsRequestOptions,
+): Promise<RunInfo>;

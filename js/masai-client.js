@@ -280,6 +280,34 @@ function agentEvent(eventType, delta, metadata, chunk) {
       return { ...base, message: errorMessage(content), code: metadata.error_code ?? null };
     case "state":
       return { ...base, content, state: parseObject(content) };
+    case "approval_required": {
+      const a = isObject(delta.approval) ? delta.approval : {};
+      return {
+        ...base,
+        content,
+        approval: {
+          toolCallId: a.tool_call_id ?? metadata.tool_call_id ?? null,
+          toolName: a.tool_name ?? metadata.tool_name ?? null,
+          arguments: argumentsOf(a.arguments),
+        },
+      };
+    }
+    case "approval": {
+      const a = isObject(delta.approval) ? delta.approval : {};
+      return {
+        ...base,
+        content,
+        approval: {
+          toolCallId: a.tool_call_id ?? metadata.tool_call_id ?? null,
+          toolName: a.tool_name ?? metadata.tool_name ?? null,
+          approved: a.approved === true,
+          reason: typeof a.reason === "string" ? a.reason : null,
+          arguments: argumentsOf(a.arguments),
+          decidedBy: typeof a.decided_by === "string" ? a.decided_by : null,
+          decidedAt: typeof a.decided_at === "number" ? a.decided_at : null,
+        },
+      };
+    }
     default:
       // A type this client does not know (a newer server): passed through with its delta and
       // metadata; `type` is "unknown" so that `type` stays a closed set to switch over.
@@ -320,6 +348,12 @@ function parseObject(text) {
   } catch {
     return null;
   }
+}
+
+/** Tool arguments: an object as sent, or JSON text of one; null otherwise. */
+function argumentsOf(value) {
+  if (isObject(value)) return value;
+  return typeof value === "string" ? parseObject(value) : null;
 }
 
 function isObject(value) {
@@ -370,6 +404,15 @@ function deltaFromData(eventType, d, metadata) {
     case "memory_update": {
       const update = { key: d.key, value: d.value, agent: d.agent };
       return { content: `\n[Memory: ${py(d.agent)} set ${py(d.key)}]\n`, memory_update: update };
+    }
+    case "approval_required": {
+      const approval = isObject(d.approval) ? d.approval : {};
+      return { content: `\n[Approval required: ${py(approval.tool_name)}]\n`, approval };
+    }
+    case "approval": {
+      const approval = isObject(d.approval) ? d.approval : {};
+      const verdict = approval.approved ? "Approved" : "Denied";
+      return { content: `\n[${verdict}: ${py(approval.tool_name)}]\n`, approval };
     }
     case "error":
       return { content: `\n[Error: ${d.error ?? "Unknown error"}]\n` };
@@ -487,13 +530,15 @@ function retryAfterSeconds(value) {
 }
 
 /**
- * A run being streamed. Reading starts at once: events go to the `on` callbacks as they arrive
- * and are queued for the async iterator. While you iterate, the next read waits until you have
- * taken what was read, so a slow consumer slows the server down instead of filling memory.
+ * What streamRun and followRun hand out: events go to the `on` callbacks as they arrive and are
+ * queued for the async iterator. While you iterate, the next read waits until you have taken
+ * what was read, so a slow consumer slows the reading down instead of filling memory. The
+ * reading itself is a `pump(sink)` the subclass gives: it calls `sink.deliver(event)` for each
+ * event, awaits `sink.room()` before each read, and resolves with "done" (the stream ended with
+ * [DONE]) or "aborted"; it throws when the stream broke.
  */
-class RunStream {
+class EventStream {
   #controller;
-  #release;
   #on;
   #queue = [];
   #head = 0;
@@ -503,34 +548,22 @@ class RunStream {
   #finished = false;
   #failure = null;
   #status = null; // set when reading ends: "completed", "failed", "aborted", or "broken"
-  #result = {
-    status: null,
-    runId: null,
-    sessionId: null,
-    answer: null,
-    finishReason: null,
-    error: null,
-    events: 0,
-  };
+  #result;
 
-  constructor(response, controller, { on, onComment, release }) {
-    this.response = response;
-    /** The session the run belongs to (the `X-Masai-Session-Id` header), or null. */
-    this.sessionId = response.headers.get("x-masai-session-id");
-    this.#result.sessionId = this.sessionId;
+  constructor(controller, { on, release, result, pump }) {
     this.#controller = controller;
-    this.#release = release;
     this.#on = on ?? {};
-    this.done = this.#pump(response.body, onComment);
+    this.#result = result;
+    this.done = this.#run(pump, release);
     this.done.catch(() => {}); // rejections reach whoever awaits `done`, never "unhandled"
   }
 
-  /** Whether the run was aborted (by `abort()`, the `signal`, or leaving a loop early). */
+  /** Whether reading was aborted (by `abort()`, the `signal`, or leaving a loop early). */
   get aborted() {
     return this.#status === "aborted" || (this.#status === null && this.#controller.signal.aborted);
   }
 
-  /** Stop reading and close the connection; the server cancels the run. */
+  /** Stop reading and close the connection. */
   abort(reason) {
     if (!this.#finished) this.#controller.abort(reason);
   }
@@ -583,6 +616,21 @@ class RunStream {
     drained?.();
   }
 
+  /** Resolves once the iterator took everything read so far (at once when nobody iterates). */
+  async #room() {
+    const signal = this.#controller.signal;
+    while (this.#iterated && this.#head < this.#queue.length && !signal.aborted) {
+      await new Promise((resolve) => {
+        const wake = () => {
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#drained = wake;
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+  }
+
   #deliver(event) {
     this.#result.events += 1;
     this.#track(event);
@@ -623,51 +671,17 @@ class RunStream {
     }
   }
 
-  async #pump(body, onComment) {
-    const reader = body.getReader();
-    const parser = new SSEParser({ onComment });
+  async #run(pump, release) {
     const signal = this.#controller.signal;
-    let sawDone = false;
+    let outcome = null;
+    const sink = {
+      signal,
+      deliver: (event) => this.#deliver(event),
+      room: () => this.#room(),
+    };
     try {
-      while (!sawDone) {
-        // While someone iterates, read on only once they have taken what we have.
-        while (this.#iterated && this.#head < this.#queue.length && !signal.aborted) {
-          await new Promise((resolve) => {
-            const wake = () => {
-              signal.removeEventListener("abort", wake);
-              resolve();
-            };
-            this.#drained = wake;
-            signal.addEventListener("abort", wake, { once: true });
-          });
-        }
-        if (signal.aborted) break;
-        let chunk;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if (signal.aborted) break;
-          throw error;
-        }
-        if (chunk.done) break;
-        for (const message of parser.feed(chunk.value)) {
-          for (const event of decodeChunk(message.data)) {
-            this.#deliver(event);
-            if (event.type === "done") sawDone = true;
-          }
-          if (sawDone) break; // anything after [DONE] is not part of the run
-        }
-      }
-      if (sawDone) {
-        this.#status = this.#result.error ? "failed" : "completed";
-      } else if (signal.aborted) {
-        this.#status = "aborted";
-      } else {
-        throw new MasaiError("the stream ended before [DONE]", {
-          status: this.response.status,
-          code: "incomplete_stream",
-        });
-      }
+      outcome = await pump(sink);
+      this.#status = outcome === "done" ? (this.#result.error ? "failed" : "completed") : "aborted";
       return { ...this.#result, status: this.#status };
     } catch (error) {
       this.#status = "broken";
@@ -675,9 +689,8 @@ class RunStream {
       throw error;
     } finally {
       this.#finished = true;
-      this.#release();
-      if (!sawDone || signal.aborted) this.#controller.abort();
-      reader.cancel().catch(() => {});
+      release?.();
+      if (outcome !== "done" || signal.aborted) this.#controller.abort();
       this.#settleWaiter();
     }
   }
@@ -693,5 +706,451 @@ class RunStream {
     } else {
       waiter.resolve({ value: undefined, done: true });
     }
+  }
+}
+
+function emptyResult() {
+  return {
+    status: null,
+    runId: null,
+    sessionId: null,
+    answer: null,
+    finishReason: null,
+    error: null,
+    events: 0,
+  };
+}
+
+/**
+ * A run being streamed over the connection that started it. Reading starts at once; aborting
+ * closes the connection and the server cancels the run.
+ */
+class RunStream extends EventStream {
+  constructor(response, controller, { on, onComment, release }) {
+    const sessionId = response.headers.get("x-masai-session-id");
+    const result = emptyResult();
+    result.sessionId = sessionId;
+    super(controller, { on, release, result, pump: (sink) => pumpResponse(response, sink, onComment) });
+    this.response = response;
+    /** The session the run belongs to (the `X-Masai-Session-Id` header), or null. */
+    this.sessionId = sessionId;
+  }
+}
+
+async function pumpResponse(response, sink, onComment) {
+  const reader = response.body.getReader();
+  const parser = new SSEParser({ onComment });
+  const { signal } = sink;
+  try {
+    for (;;) {
+      await sink.room();
+      if (signal.aborted) return "aborted";
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (signal.aborted) return "aborted";
+        throw error;
+      }
+      if (chunk.done) break;
+      for (const message of parser.feed(chunk.value)) {
+        for (const event of decodeChunk(message.data)) {
+          sink.deliver(event);
+          if (event.type === "done") return "done"; // anything after [DONE] is not part of the run
+        }
+      }
+    }
+    if (signal.aborted) return "aborted";
+    throw new MasaiError("the stream ended before [DONE]", {
+      status: response.status,
+      code: "incomplete_stream",
+    });
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+// -- runs: resources that outlive their connection -------------------------------------------------
+//
+// POST /runs starts a run and answers at once with its id; GET /runs/{id}/events streams its
+// events from any point (every frame has `id: <seq>`), so a viewer that lost its connection
+// reads on from the last seq it saw. followRun does that by itself.
+
+function runsUrl(baseUrl, ...parts) {
+  const base = String(baseUrl ?? "").replace(/\/+$/, "");
+  return `${base}/runs${parts.map((p) => `/${encodeURIComponent(p)}`).join("")}`;
+}
+
+function requestHeaders({ headers, apiKey }, json) {
+  const out = new Headers(headers);
+  if (json && !out.has("content-type")) out.set("content-type", "application/json");
+  if (!out.has("accept")) out.set("accept", "application/json");
+  if (apiKey && !out.has("authorization")) out.set("authorization", `Bearer ${apiKey}`);
+  return out;
+}
+
+/** One JSON request to the runs API; a non-2xx answer throws a MasaiError. */
+async function requestJSON(method, url, body, options = {}) {
+  const { fetch: fetchImpl = globalThis.fetch, signal } = options;
+  if (typeof fetchImpl !== "function") throw new TypeError("no fetch implementation");
+  const response = await fetchImpl(url, {
+    method,
+    headers: requestHeaders(options, body !== undefined),
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    signal,
+  });
+  if (!response.ok) throw await httpError(response);
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new MasaiError(`expected JSON, got: ${text.slice(0, 120)}`, {
+      status: response.status,
+      code: "invalid_response",
+      body: text,
+      cause,
+    });
+  }
+}
+
+/** `{run}` or the run itself: the run. */
+function runOf(body) {
+  return isObject(body?.run) ? body.run : body;
+}
+
+/**
+ * Start a run (POST {baseUrl}/runs) and resolve at once with `{run_id, status, events_url}`;
+ * follow it with followRun. The run keeps going when nobody watches (unless `body.on_disconnect`
+ * is "cancel"). Rejects with a MasaiError on a non-2xx answer (409: the `run_id` you chose is
+ * taken; 429: too many runs, see `retryAfter`).
+ */
+export async function startRun(baseUrl, body, options = {}) {
+  return requestJSON("POST", runsUrl(baseUrl), body, options);
+}
+
+/** A run's record (GET {baseUrl}/runs/{runId}): status, times, stop_reason, answer, event_count. */
+export async function getRun(baseUrl, runId, options = {}) {
+  return runOf(await requestJSON("GET", runsUrl(baseUrl, runId), undefined, options));
+}
+
+/** The caller's runs, newest first (GET {baseUrl}/runs), optionally of one `status`. */
+export async function listRuns(baseUrl, options = {}) {
+  const status = options.status ? `?status=${encodeURIComponent(options.status)}` : "";
+  const body = await requestJSON("GET", `${runsUrl(baseUrl)}${status}`, undefined, options);
+  return Array.isArray(body?.runs) ? body.runs : [];
+}
+
+/**
+ * Cancel a run (POST {baseUrl}/runs/{runId}/cancel) and resolve with its record; with
+ * `wait: true`, once it has stopped. Its viewers get an `error` event with code "cancelled",
+ * then [DONE]. A run that has finished already: MasaiError 409.
+ */
+export async function cancelRun(baseUrl, runId, options = {}) {
+  const url = `${runsUrl(baseUrl, runId, "cancel")}${options.wait ? "?wait=true" : ""}`;
+  return runOf(await requestJSON("POST", url, undefined, options));
+}
+
+/**
+ * Decide on a tool call waiting for approval (POST {baseUrl}/runs/{runId}/approvals/{toolCallId})
+ * and resolve with the run's record. `decision`: `{approved, reason?, arguments?}` (edited
+ * arguments the tool runs with instead). MasaiError 404: no such call waits; 409: decided
+ * already; 422: the edited arguments do not fit the tool (the call keeps waiting).
+ */
+export async function approve(baseUrl, runId, toolCallId, decision, options = {}) {
+  if (!isObject(decision) || typeof decision.approved !== "boolean") {
+    throw new TypeError("approve(): decision.approved must be true or false");
+  }
+  const body = { approved: decision.approved };
+  if (decision.reason !== undefined && decision.reason !== null) body.reason = decision.reason;
+  if (decision.arguments !== undefined && decision.arguments !== null) body.arguments = decision.arguments;
+  const url = runsUrl(baseUrl, runId, "approvals", toolCallId);
+  return runOf(await requestJSON("POST", url, body, options));
+}
+
+/** HTTP statuses worth trying again: the server is busy, restarting or briefly unreachable. */
+const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+const FOLLOW_DEFAULTS = {
+  initialDelayMs: 250,
+  maxDelayMs: 5000,
+  maxAttempts: 10,
+  jitter: true,
+};
+
+function seqOf(id) {
+  return /^[0-9]{1,15}$/.test(id) ? Number(id) : null;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Follow a run's events (GET {baseUrl}/runs/{runId}/events): from the start, or from after the
+ * seq `after`, then live, to the end. When the connection drops, or the stream ends without
+ * [DONE], it reconnects by itself with `Last-Event-ID` set to the last seq it delivered, waiting
+ * `initialDelayMs` doubling to `maxDelayMs` (jittered) in between, up to `maxAttempts` tries in a
+ * row without progress; `onStatus` hears of it. No event is delivered twice: a frame whose id is
+ * not past the last one delivered is dropped. Aborting stops reading only: the run goes on (stop
+ * it with cancelRun). Returns the follower at once; connecting and reading happen in the
+ * background, and errors (404 unknown run, 410 `gone`: the log expired, giving up) reject `done`
+ * and the iteration.
+ */
+export function followRun(baseUrl, runId, options = {}) {
+  return new RunFollower(baseUrl, runId, options);
+}
+
+class RunFollower extends EventStream {
+  #state;
+
+  constructor(baseUrl, runId, options) {
+    const {
+      fetch: fetchImpl = globalThis.fetch,
+      signal,
+      on,
+      onComment,
+      onStatus,
+      after = null,
+      idleTimeoutMs = 60_000,
+    } = options;
+    if (typeof fetchImpl !== "function") throw new TypeError("no fetch implementation");
+    if (after !== null && !(Number.isInteger(after) && after >= -1)) {
+      throw new TypeError("followRun(): `after` must be a seq (an integer >= 0) or null");
+    }
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal.reason);
+    if (signal) {
+      if (signal.aborted) forward();
+      else signal.addEventListener("abort", forward, { once: true });
+    }
+    const state = {
+      runId: String(runId),
+      lastSeq: after === null || after < 0 ? null : after,
+      connections: 0,
+      reconnects: 0,
+      duplicates: 0,
+      started: false, // the role chunk was delivered
+      terminal: false, // the terminal frame (finish or error) was delivered
+      connected: false,
+    };
+    const config = {
+      url: runsUrl(baseUrl, runId, "events"),
+      fetchImpl,
+      headers: options.headers,
+      apiKey: options.apiKey,
+      onComment,
+      onStatus: typeof onStatus === "function" ? onStatus : () => {},
+      idleTimeoutMs,
+      ...FOLLOW_DEFAULTS,
+      ...Object.fromEntries(
+        ["initialDelayMs", "maxDelayMs", "maxAttempts", "jitter"]
+          .filter((k) => options[k] !== undefined)
+          .map((k) => [k, options[k]]),
+      ),
+    };
+    const result = emptyResult();
+    result.runId = state.runId;
+    Object.defineProperties(result, {
+      lastSeq: { get: () => state.lastSeq, enumerable: true },
+      reconnects: { get: () => state.reconnects, enumerable: true },
+    });
+    super(controller, {
+      on,
+      result,
+      release: () => signal?.removeEventListener("abort", forward),
+      pump: (sink) => followPump(sink, state, config),
+    });
+    this.#state = state;
+  }
+
+  /** The run followed. */
+  get runId() {
+    return this.#state.runId;
+  }
+
+  /** The seq of the last frame delivered (what a reconnect sends as Last-Event-ID), or null. */
+  get lastSeq() {
+    return this.#state.lastSeq;
+  }
+
+  /** How many times the follower reconnected. */
+  get reconnects() {
+    return this.#state.reconnects;
+  }
+
+  /** Whether a connection is open right now. */
+  get connected() {
+    return this.#state.connected;
+  }
+}
+
+async function followPump(sink, state, config) {
+  const { signal } = sink;
+  let attempt = 0; // failed tries in a row
+  for (;;) {
+    if (signal.aborted) return "aborted";
+    const outcome = await followOnce(sink, state, config, attempt);
+    if (outcome.kind !== "retry") return outcome.kind;
+    if (signal.aborted) return "aborted";
+    attempt = outcome.progressed ? 1 : attempt + 1;
+    if (attempt > config.maxAttempts) {
+      const cause = outcome.error;
+      throw new MasaiError(
+        `gave up following run ${state.runId} after ${config.maxAttempts} attempts: ${cause?.message ?? cause}`,
+        { status: cause?.status ?? 0, code: "reconnect_failed", cause },
+      );
+    }
+    let delayMs = Math.min(config.maxDelayMs, config.initialDelayMs * 2 ** (attempt - 1));
+    if (config.jitter) delayMs = delayMs / 2 + Math.random() * (delayMs / 2);
+    if (Number.isFinite(outcome.error?.retryAfter)) {
+      delayMs = Math.max(delayMs, outcome.error.retryAfter * 1000);
+    }
+    delayMs = Math.round(delayMs);
+    config.onStatus({
+      state: "reconnecting",
+      attempt,
+      delayMs,
+      error: outcome.error ?? null,
+      lastSeq: state.lastSeq,
+    });
+    await sleep(delayMs, signal);
+  }
+}
+
+/**
+ * One connection: resolves {kind: "done"} after [DONE], {kind: "aborted"}, or {kind: "retry",
+ * error, progressed} when it failed in a way worth trying again; throws what is not (an HTTP
+ * error such as 404 or 410, a malformed chunk, a callback that threw).
+ */
+async function followOnce(sink, state, config, attempt) {
+  const { signal } = sink;
+  const connection = new AbortController();
+  const forward = () => connection.abort(signal.reason);
+  signal.addEventListener("abort", forward, { once: true });
+  let idleTimer = null;
+  let idled = null;
+  const arm = () => {
+    if (!(config.idleTimeoutMs > 0)) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      idled = new MasaiError(`no data for ${config.idleTimeoutMs} ms`, { code: "idle_timeout" });
+      connection.abort(idled);
+    }, config.idleTimeoutMs);
+  };
+  const disarm = () => clearTimeout(idleTimer);
+  let reader = null;
+  let progressed = false;
+  const retry = (error) => ({ kind: "retry", error: idled ?? error, progressed });
+  try {
+    const headers = requestHeaders(config, false);
+    headers.set("accept", "text/event-stream");
+    if (state.lastSeq !== null) headers.set("last-event-id", String(state.lastSeq));
+    let response;
+    arm();
+    try {
+      response = await config.fetchImpl(config.url, {
+        method: "GET",
+        headers,
+        cache: "no-store",
+        signal: connection.signal,
+      });
+    } catch (error) {
+      if (signal.aborted) return { kind: "aborted" };
+      return retry(error);
+    } finally {
+      disarm();
+    }
+    if (!response.ok) {
+      const error = await httpError(response);
+      if (response.status === 410) {
+        if (state.terminal) return { kind: "done" }; // only [DONE] was missing
+        error.code = "gone";
+        throw error;
+      }
+      if (RETRYABLE.has(response.status)) return retry(error);
+      throw error;
+    }
+    const contentType = response.headers.get("content-type") ?? "";
+    if (!/^text\/event-stream\b/i.test(contentType) || !response.body) {
+      await response.body?.cancel().catch(() => {});
+      throw new MasaiError(`expected an event stream, got ${contentType || "no content type"}`, {
+        status: response.status,
+        code: "not_event_stream",
+      });
+    }
+    state.connections += 1;
+    state.connected = true;
+    if (state.connections > 1) state.reconnects += 1;
+    config.onStatus(
+      state.connections === 1
+        ? { state: "connected", attempt: 0, lastSeq: state.lastSeq }
+        : { state: "reconnected", attempt, lastSeq: state.lastSeq },
+    );
+    reader = response.body.getReader();
+    const parser = new SSEParser({ onComment: config.onComment });
+    const openedAt = Date.now();
+    for (;;) {
+      await sink.room();
+      if (signal.aborted) return { kind: "aborted" };
+      let chunk;
+      arm();
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (signal.aborted) return { kind: "aborted" };
+        return retry(error);
+      } finally {
+        disarm();
+      }
+      if (chunk.done) {
+        // A long quiet connection that the other end closed counts as progress too.
+        progressed ||= Date.now() - openedAt >= config.maxDelayMs;
+        return retry(
+          new MasaiError("the stream ended before [DONE]", { status: response.status, code: "incomplete_stream" }),
+        );
+      }
+      for (const message of parser.feed(chunk.value)) {
+        if (message.data === "[DONE]") {
+          sink.deliver({ type: "done" });
+          return { kind: "done" };
+        }
+        const seq = seqOf(message.lastEventId);
+        if (seq !== null && state.lastSeq !== null && seq <= state.lastSeq) {
+          state.duplicates += 1; // seen already (a server replaying from too early): dropped
+          continue;
+        }
+        for (const event of decodeChunk(message.data)) {
+          if (event.type === "start") {
+            if (state.started) continue; // every connection opens with the role chunk
+            state.started = true;
+          }
+          if (event.type === "finish" || event.type === "error") state.terminal = true;
+          sink.deliver(event);
+        }
+        if (seq !== null) {
+          state.lastSeq = seq;
+          progressed = true;
+        }
+      }
+    }
+  } finally {
+    disarm();
+    state.connected = false;
+    signal.removeEventListener("abort", forward);
+    reader?.cancel().catch(() => {});
+    connection.abort();
   }
 }

@@ -419,6 +419,47 @@ describe("decodeChunk", () => {
     assert.deepEqual([e.type, e.message, e.code], ["error", "Boom: [nested] ", "model_error"]);
   });
 
+  test("approval_required and approval: the call, then the decision, from delta.approval", () => {
+    const md = { ...META, tool_call_id: "call_7", tool_name: "publish_report" };
+    const asked = { tool_call_id: "call_7", tool_name: "publish_report", arguments: { title: "Q3", draft: true } };
+    const required = one(
+      chunk({ content: "\n[Approval required: publish_report]\n", approval: asked }, { event_type: "approval_required", metadata: md }),
+    );
+    assert.equal(required.type, "approval_required");
+    assert.deepEqual(required.approval, { toolCallId: "call_7", toolName: "publish_report", arguments: { title: "Q3", draft: true } });
+    const decided = {
+      ...asked,
+      approved: false,
+      reason: "not yet",
+      arguments: null,
+      decided_by: "alice",
+      decided_at: 1700000001.5,
+    };
+    const approval = one(chunk({ content: "\n[Denied: publish_report]\n", approval: decided }, { event_type: "approval", metadata: md }));
+    assert.deepEqual(approval.approval, {
+      toolCallId: "call_7",
+      toolName: "publish_report",
+      approved: false,
+      reason: "not yet",
+      arguments: null,
+      decidedBy: "alice",
+      decidedAt: 1700000001.5,
+    });
+    // Without delta.approval, the ids come from the metadata; arguments as JSON text are parsed.
+    const bare = one(chunk({ content: "", approval: { arguments: '{"a":1}' } }, { event_type: "approval_required", metadata: md }));
+    assert.deepEqual(bare.approval, { toolCallId: "call_7", toolName: "publish_report", arguments: { a: 1 } });
+    const approved = one(chunk({ approval: { approved: true } }, { event_type: "approval", metadata: md }));
+    assert.deepEqual([approved.approval.approved, approved.approval.decidedBy, approved.approval.reason], [true, null, null]);
+    // The same events as /v1/chat/completions carries them (masai_event) decode alike.
+    for (const [type, data, spec] of [
+      ["approval_required", { approval: asked }, required],
+      ["approval", { approval: decided }, approval],
+    ]) {
+      const ext = one({ ...chunk({}), choices: [], masai_event: { event_type: type, data, metadata: md } });
+      assert.deepEqual([ext.type, ext.approval, ext.content], [type, spec.approval, spec.content]);
+    }
+  });
+
   test("unknown event types pass through as type 'unknown'", () => {
     const e = one(chunk({ content: "p", plan: [1] }, { event_type: "plan", metadata: META }));
     assert.deepEqual(

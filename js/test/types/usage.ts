@@ -2,14 +2,26 @@
 import {
   MasaiError,
   SSEParser,
+  approve,
+  cancelRun,
   decodeChunk,
+  followRun,
+  getRun,
+  listRuns,
+  startRun,
   streamRun,
   type EventMetadata,
   type EventOfType,
+  type FollowResult,
+  type FollowStatus,
   type MasaiEvent,
+  type RunFollower,
+  type RunInfo,
   type RunResult,
+  type RunStatus,
   type RunStream,
   type SSEMessage,
+  type StartedRun,
 } from "masai-client";
 
 // -- the parser ---------------------------------------------------------------------------------
@@ -63,6 +75,15 @@ export function describeEvent(e: MasaiEvent): string {
       return JSON.stringify(e.state);
     case "error":
       return `${e.message} ${e.code ?? ""} ${e.metadata?.error_code ?? ""}`;
+    case "approval_required": {
+      const args: Record<string, unknown> | null = e.approval.arguments;
+      return `${e.approval.toolName ?? "?"} (${e.approval.toolCallId ?? "?"}) waits: ${JSON.stringify(args)}`;
+    }
+    case "approval": {
+      const { approved, reason, decidedBy, decidedAt } = e.approval;
+      const at: number | null = decidedAt;
+      return `${approved ? "approved" : "denied"} by ${decidedBy ?? "nobody"}: ${reason ?? ""} ${at ?? ""}`;
+    }
     case "unknown":
       return `${e.event_type}: ${e.content ?? ""}`;
     default: {
@@ -134,6 +155,52 @@ export async function main(): Promise<RunResult> {
   return result;
 }
 
+// -- runs -----------------------------------------------------------------------------------------
+export async function runs(): Promise<FollowResult> {
+  const base = "http://localhost:8000";
+  const started: StartedRun = await startRun(
+    base,
+    { query: "q", agent: "writer", run_id: "mine-1", on_disconnect: "continue" },
+    { apiKey: "k" },
+  );
+  const status: RunStatus = started.status;
+  const info: RunInfo = await getRun(base, started.run_id);
+  const count: number = info.event_count;
+  const finished: number | null = info.finished_at;
+  const mine: RunInfo[] = await listRuns(base, { status: "waiting", apiKey: "k" });
+  const controller = new AbortController();
+  const statuses: FollowStatus[] = [];
+  const run: RunFollower = followRun(base, started.run_id, {
+    apiKey: "k",
+    after: 3,
+    signal: controller.signal,
+    initialDelayMs: 100,
+    maxDelayMs: 2000,
+    maxAttempts: 5,
+    jitter: false,
+    idleTimeoutMs: 30_000,
+    onStatus: (s) => {
+      statuses.push(s);
+      if (s.state === "reconnecting") void [s.attempt, s.delayMs, s.error];
+    },
+    on: {
+      approval_required: async (e) => {
+        const id: string | null = e.approval.toolCallId;
+        if (id) await approve(base, started.run_id, id, { approved: true, reason: "ok", arguments: { a: 1 } });
+      },
+      approval: (e) => void e.approval.decidedBy,
+    },
+  });
+  for await (const e of run) describeEvent(e);
+  const result = await run.done;
+  const last: number | null = result.lastSeq;
+  const reconnects: number = result.reconnects + run.reconnects;
+  const runId: string = run.runId;
+  const cancelled: RunInfo = await cancelRun(base, runId, { wait: true });
+  void [status, count, finished, mine, last, reconnects, cancelled, run.connected, run.lastSeq];
+  return result;
+}
+
 // -- misuse that must not compile ----------------------------------------------------------------
 declare const event: MasaiEvent;
 if (event.type === "token") {
@@ -156,5 +223,14 @@ void streamRun("/x", { query: "q" }, { apiKey: true });
 ({} as RunStream).sessionId = "sess_x";
 // @ts-expect-error: done is a promise of the result, not the result
 export const notYet: RunResult = ({} as RunStream).done;
+
+// @ts-expect-error: a decision needs `approved`
+void approve("/", "r", "c", { reason: "why" });
+// @ts-expect-error: `after` is a seq, not a string
+void followRun("/", "r", { after: "3" });
+// @ts-expect-error: followRun returns the follower, not a promise of it
+void followRun("/", "r").then;
+// @ts-expect-error: no such run status
+export const badStatus: RunStatus = "done";
 
 void [first, retry, lastId];

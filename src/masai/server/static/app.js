@@ -1,6 +1,10 @@
 // The masai web UI: pick an agent or a system, ask, and watch the run stream in.
 // Plain ES module, no build step; the client is the same file npm users get.
-import { streamRun } from "/static/masai-client.js";
+//
+// A run is a resource on the server (POST /runs): the page follows its events (GET
+// /runs/{id}/events), reconnecting by itself after a drop, and keeps `?run=<id>` in the address,
+// so a reload, or the link opened elsewhere, shows the same run from its start and follows it on.
+import { approve, cancelRun, followRun, getRun, startRun } from "/static/masai-client.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -20,6 +24,7 @@ const ui = {
   status: $("status"),
   chain: $("chain"),
   runId: $("run-id"),
+  connection: $("connection"),
   answer: $("answer"),
   answerAgent: $("answer-agent"),
   timeline: $("timeline"),
@@ -110,6 +115,7 @@ async function saveKey() {
     if (outcome === "ok") {
       keyAccepted(key);
       ui.query.focus();
+      openFromAddress();
     } else if (outcome === "unauthorized") {
       askForKey("The server refused this API key. Check it and try again.");
     } else {
@@ -233,10 +239,18 @@ async function errorText(response) {
 async function connect() {
   const key = apiKey;
   const outcome = await loadTargets(key);
-  if (outcome === "ok") keyAccepted(key);
-  else if (outcome === "unauthorized") {
+  if (outcome === "ok") {
+    keyAccepted(key);
+    openFromAddress();
+  } else if (outcome === "unauthorized") {
     forgetKey(key ? "The server refused the saved API key. Enter it again." : null);
   }
+}
+
+/** `/?run=<id>`: show that run (once the server lets us in). */
+function openFromAddress() {
+  const runId = runParam();
+  if (runId && !current) openRun(runId);
 }
 
 function showTargetInfo() {
@@ -246,47 +260,130 @@ function showTargetInfo() {
 
 // -- running -----------------------------------------------------------------------------------
 
+/** The run in the address (`?run=<id>`), or null. */
+function runParam() {
+  return new URL(location.href).searchParams.get("run");
+}
+
+function setRunParam(runId) {
+  const url = new URL(location.href);
+  if (runId) url.searchParams.set("run", runId);
+  else url.searchParams.delete("run");
+  history.replaceState(history.state, "", url);
+}
+
 async function start() {
   const option = ui.target.selectedOptions[0];
   const query = ui.query.value.trim();
   if (!option?.dataset.kind || !query || current?.running) return;
   const { kind, name } = option.dataset;
-  const url = kind === "system" ? "/mas/stream" : "/agent/stream";
   const body = { query, [kind === "system" ? "system" : "agent"]: name, token_events: true };
 
-  const controller = new AbortController();
-  current = newRun(controller);
-  const run = current;
+  const run = newRun();
+  let started;
   try {
-    const stream = await streamRun(url, body, { apiKey, signal: controller.signal, on: handlers(run) });
-    const result = await stream.done;
-    if (result.status === "aborted") finish(run, "stopped");
+    started = await startRun("", body, { apiKey });
+  } catch (error) {
+    if (current === run) requestFailed(run, error);
+    return;
+  }
+  if (current !== run) return;
+  showRunId(run, started.run_id);
+  setRunParam(started.run_id);
+  if (run.stopRequested) stop();
+  await follow(run);
+}
+
+/** Show the run in the address (`/?run=<id>`): from its start, then live. */
+async function openRun(runId) {
+  if (current?.runId === runId) return;
+  const run = newRun();
+  showRunId(run, runId);
+  try {
+    const info = await getRun("", runId, { apiKey });
+    if (current !== run) return;
+    run.info = info;
+    // The events the log held when we asked are a replay: no live timing for them.
+    run.replayUntil = info.event_count ?? 0;
+    const startedAt = info.started_at ?? info.created_at;
+    if (startedAt) run.startedAt = startedAt * 1000;
+    if (info.finished_at && startedAt) run.finishedAt = info.finished_at * 1000;
+    ui.runId.textContent = `run ${runId} · ${info.target}`;
+    showStatus(run, statusState(run));
+  } catch (error) {
+    if (current === run) requestFailed(run, error);
+    return;
+  }
+  await follow(run);
+}
+
+/** Follow the run's events to the end (after `run.lastSeq`, when resuming by hand). */
+async function follow(run) {
+  const controller = new AbortController();
+  run.controller = controller;
+  run.follower = followRun("", run.runId, {
+    apiKey,
+    after: run.lastSeq >= 0 ? run.lastSeq : null,
+    signal: controller.signal,
+    on: handlers(run),
+    onStatus: (status) => showConnection(run, status),
+  });
+  try {
+    const result = await run.follower.done;
+    if (current !== run || result.status === "aborted") return;
+    if (result.error?.code === "cancelled") finish(run, "stopped");
     else if (result.status === "failed") finish(run, "failed", result.error?.message);
     else finish(run, "completed");
   } catch (error) {
-    if (error.name === "AbortError") {
-      finish(run, "stopped");
-    } else if (error.status === 401) {
-      const message = apiKey ? "The server refused the API key" : "The server needs an API key";
-      addEntry(run, "error", null, "Not authorized",
-        h("p", { class: "error-text", "data-testid": "error-message" }, `${message}: enter it above, then run again.`));
-      finish(run, "failed", message);
-      forgetKey(apiKey ? "The server refused this API key. Enter a valid one." : null);
-    } else if (error.status === 429) {
-      const when = Number.isFinite(error.retryAfter) ? `in ${error.retryAfter} s` : "later";
-      const message = `Too many runs: try again ${when}`;
-      addEntry(run, "error", null, "The server is busy",
-        h("p", { class: "error-text", "data-testid": "error-message" }, message));
-      finish(run, "failed", message);
-    } else {
-      addEntry(run, "error", null, "The request failed",
-        h("p", { class: "error-text", "data-testid": "error-message" }, error.message));
-      finish(run, "failed", error.message);
-    }
+    if (current === run) requestFailed(run, error);
+  } finally {
+    if (current === run) showConnection(run, { state: "closed" });
   }
 }
 
-function newRun(controller) {
+/** A request the server refused, or a connection lost for good: say so on the timeline. */
+function requestFailed(run, error) {
+  const entry = (title, message) =>
+    addEntry(run, "error", null, title, h("p", { class: "error-text", "data-testid": "error-message" }, message));
+  if (error.status === 401) {
+    const message = apiKey ? "The server refused the API key" : "The server needs an API key";
+    entry("Not authorized", `${message}: enter it above, then run again.`);
+    finish(run, "failed", message);
+    forgetKey(apiKey ? "The server refused this API key. Enter a valid one." : null);
+  } else if (error.status === 429) {
+    const when = Number.isFinite(error.retryAfter) ? `in ${error.retryAfter} s` : "later";
+    const message = `Too many runs: try again ${when}`;
+    entry("The server is busy", message);
+    finish(run, "failed", message);
+  } else if (error.status === 404 && run.runId && !run.started) {
+    entry("No such run", `There is no run ${run.runId} (or it is not yours).`);
+    finish(run, "failed", "no such run");
+    setRunParam(null);
+  } else if (error.code === "gone") {
+    entry("This run is gone", "The server no longer keeps this run's events (they expire after a while).");
+    finish(run, "failed", "the run's events have expired");
+  } else if (error.code === "reconnect_failed") {
+    const resume = h("button", { type: "button", "data-testid": "resume" }, "Reconnect");
+    entry("Lost the connection", `${error.message}. The run may still be going on the server.`).append(
+      h("div", { class: "entry-actions" }, resume),
+    );
+    resume.addEventListener("click", () => {
+      resume.disabled = true;
+      run.running = true;
+      ui.stop.disabled = false;
+      ui.run.disabled = true;
+      run.timer = setInterval(() => showStatus(run, statusState(run)), 100);
+      follow(run);
+    });
+    finish(run, "disconnected", "lost the connection");
+  } else {
+    entry("The request failed", error.message);
+    finish(run, "failed", error.message);
+  }
+}
+
+function newRun() {
+  current?.controller?.abort(); // stop following the previous run (it goes on on the server)
   ui.panel.hidden = false;
   ui.chain.replaceChildren();
   ui.timeline.replaceChildren();
@@ -296,21 +393,62 @@ function newRun(controller) {
   ui.runId.textContent = "";
   ui.run.disabled = true;
   ui.stop.disabled = false;
+  delete ui.panel.dataset.runId;
+  ui.panel.dataset.lastSeq = "-1";
+  ui.panel.dataset.rendered = "0";
+  ui.panel.dataset.duplicates = "0";
   const run = {
-    controller,
+    runId: null,
+    controller: null,
+    follower: null,
     running: true,
-    started: performance.now(),
+    started: false, // an event arrived
+    startedAt: Date.now(), // wall clock (ms): the server's started_at when known
+    finishedAt: null,
+    replayUntil: 0, // events with a lower seq were in the log when the page asked: a replay
+    lastSeq: -1, // the last event shown: anything at or before it is not shown again
+    rendered: 0,
+    duplicates: 0,
+    event: null, // the event being shown
     chain: [],
     calls: new Map(), // tool_call_id → the tool call's card
+    pending: new Set(), // tool calls waiting for approval
     answer: null, // the answer being written: {agent, text: Text node, complete}
-    timer: setInterval(() => showStatus(run, "running"), 100),
+    stopRequested: false,
+    stoppedShown: false,
+    timer: null,
   };
+  current = run;
+  run.timer = setInterval(() => showStatus(run, statusState(run)), 100);
+  showConnection(run, { state: "closed" });
   showStatus(run, "running");
   return run;
 }
 
-function stop() {
-  current?.controller.abort();
+function showRunId(run, runId) {
+  run.runId = runId;
+  ui.panel.dataset.runId = runId;
+  ui.runId.textContent = `run ${runId}`;
+}
+
+/** Stop: the server cancels the run; its stream ends with the cancellation, for every viewer. */
+async function stop() {
+  const run = current;
+  if (!run?.running) return;
+  if (!run.runId) {
+    run.stopRequested = true; // once the run has an id
+    return;
+  }
+  ui.stop.disabled = true;
+  try {
+    await cancelRun("", run.runId, { apiKey });
+  } catch (error) {
+    if (error.status === 409) return; // it had finished already: its stream says how
+    if (current !== run || !run.running) return;
+    ui.stop.disabled = false;
+    addEntry(run, "error", null, "Could not stop the run",
+      h("p", { class: "error-text", "data-testid": "error-message" }, error.message));
+  }
 }
 
 function finish(run, state, message) {
@@ -321,22 +459,55 @@ function finish(run, state, message) {
   for (const call of run.calls.values()) {
     if (!call.done) call.card.classList.add(state === "completed" ? "done" : "interrupted");
   }
-  if (state === "stopped") addEntry(run, "stopped", null, "Stopped: the server cancels the run");
+  if (state === "stopped" && !run.stoppedShown) {
+    run.stoppedShown = true;
+    addEntry(run, "stopped", null, "Stopped: the server cancelled the run");
+  }
+  for (const call of run.pending) settleApproval(run, call, null);
   ui.run.disabled = ui.target.disabled; // (no targets while the key form is up)
   ui.stop.disabled = true;
 }
 
+function statusState(run) {
+  return run.pending.size > 0 ? "waiting" : "running";
+}
+
 function showStatus(run, state, message) {
-  const elapsed = seconds(performance.now() - run.started);
+  const end = run.running ? Date.now() : (run.finishedAt ?? Date.now());
+  const elapsed = seconds(Math.max(0, end - run.startedAt));
   const text = {
     running: `Running… ${elapsed}`,
+    waiting: `Waiting for approval… ${elapsed}`,
     completed: `Completed in ${elapsed}`,
     stopped: `Stopped after ${elapsed}`,
     failed: `Failed after ${elapsed}${message ? `: ${message}` : ""}`,
+    disconnected: `Disconnected after ${elapsed}${message ? `: ${message}` : ""}`,
   }[state];
   ui.status.textContent = text;
   if (ui.status.dataset.state !== state) ui.announce.textContent = text; // not every tick
   ui.status.dataset.state = state;
+}
+
+/** The connection badge: hidden while all is well, "Reconnecting…" while the follower retries. */
+function showConnection(run, status) {
+  if (current !== run) return;
+  const el = ui.connection;
+  if (status.state === "reconnecting") {
+    el.hidden = false;
+    el.dataset.state = "reconnecting";
+    el.textContent = status.attempt > 1 ? `Reconnecting… (try ${status.attempt})` : "Reconnecting…";
+    el.title = `Lost the connection${status.error?.message ? ` (${status.error.message})` : ""}; trying again.`;
+    if (status.attempt === 1) ui.announce.textContent = "Connection lost: reconnecting";
+  } else {
+    if (status.state === "reconnected") {
+      el.dataset.reconnects = String(Number(el.dataset.reconnects ?? 0) + 1);
+      ui.announce.textContent = "Reconnected";
+    }
+    el.hidden = true;
+    el.dataset.state = status.state === "closed" ? "closed" : "connected";
+    el.textContent = "";
+    el.removeAttribute("title");
+  }
 }
 
 // -- the timeline ------------------------------------------------------------------------------
@@ -349,6 +520,7 @@ const ICONS = {
   memory_update: "🧠",
   answer: "📝",
   node_transition: "➡️",
+  approval: "🔒",
   error: "⚠️",
   stopped: "⏹",
   unknown: "•",
@@ -358,16 +530,22 @@ const ICONS = {
 function addEntry(run, type, agent, title, ...body) {
   const list = ui.timeline;
   const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const seq = run.event?.metadata?.seq;
+  const replayed = typeof seq === "number" && seq < run.replayUntil;
   const entry = h(
     "li",
-    { class: `entry entry-${type}`, "data-testid": "entry", dataset: { type, agent: agent ?? "" } },
+    {
+      class: `entry entry-${type}`,
+      "data-testid": "entry",
+      dataset: { type, agent: agent ?? "", ...(typeof seq === "number" ? { seq: String(seq) } : {}) },
+    },
     h(
       "div",
       { class: "entry-head" },
       h("span", { class: "icon", "aria-hidden": "true" }, ICONS[type] ?? "•"),
       agentBadge(agent, "entry-agent"),
       h("span", { class: "entry-title" }, title),
-      h("time", { class: "offset" }, `+${seconds(performance.now() - run.started)}`),
+      replayed ? null : h("time", { class: "offset" }, `+${seconds(Math.max(0, Date.now() - run.startedAt))}`),
     ),
     ...body,
   );
@@ -377,11 +555,30 @@ function addEntry(run, type, agent, title, ...body) {
 }
 
 function handlers(run) {
-  // Every event names its agent: the first one starts the hand-off chain.
+  // Each event is shown once: one the page has shown already (by seq) is dropped. Every event
+  // names its agent: the first one starts the hand-off chain.
   const live = (fn) => (event) => {
     if (current !== run) return;
+    const seq = event.metadata?.seq;
+    if (typeof seq === "number") {
+      if (seq <= run.lastSeq) {
+        run.duplicates += 1;
+        ui.panel.dataset.duplicates = String(run.duplicates);
+        return;
+      }
+      run.lastSeq = seq;
+      run.rendered += 1;
+      ui.panel.dataset.lastSeq = String(seq);
+      ui.panel.dataset.rendered = String(run.rendered);
+    }
+    run.started = true;
     noteAgent(run, event.metadata?.agent);
-    fn(event);
+    run.event = event;
+    try {
+      fn(event);
+    } finally {
+      run.event = null;
+    }
   };
   return {
     reasoning: live((e) => {
@@ -402,10 +599,17 @@ function handlers(run) {
     }),
     token: live((e) => addToken(run, e)),
     answer: live((e) => addAnswer(run, e)),
+    approval_required: live((e) => askApproval(run, e)),
+    approval: live((e) => showDecision(run, e)),
     node_transition: live((e) => {
       addEntry(run, "node_transition", e.metadata.agent, e.content.trim());
     }),
     error: live((e) => {
+      if (e.code === "cancelled") {
+        run.stoppedShown = true;
+        addEntry(run, "stopped", e.metadata?.agent ?? null, "Stopped: the server cancelled the run");
+        return;
+      }
       addEntry(run, "error", e.metadata?.agent ?? null, "The run failed",
         h("p", { class: "error-text", "data-testid": "error-message" }, e.message),
         e.code ? h("p", { class: "muted" }, `code: ${e.code}`) : null);
@@ -413,10 +617,144 @@ function handlers(run) {
     unknown: live((e) => {
       addEntry(run, "unknown", e.metadata.agent, e.event_type, e.content ? h("p", {}, e.content) : null);
     }),
-    "*": live((e) => {
-      if (!ui.runId.textContent && e.metadata?.run_id) ui.runId.textContent = `run ${e.metadata.run_id}`;
-    }),
   };
+}
+
+// -- approvals ---------------------------------------------------------------------------------
+
+/** A tool call waits for a decision: Approve / Deny on its card (and its arguments to edit). */
+function askApproval(run, e) {
+  const { toolCallId, toolName } = e.approval;
+  const id = toolCallId ?? e.metadata.tool_call_id;
+  let call = run.calls.get(id);
+  if (!call) {
+    const card = addEntry(run, "tool_call", e.metadata.agent,
+      h("span", {}, "Calling ", h("code", { "data-testid": "tool-name" }, toolName ?? "?")));
+    call = { card, bar: null, message: null, done: false };
+    run.calls.set(id, call);
+  }
+  const original = JSON.stringify(e.approval.arguments ?? {}, null, 2);
+  const editor = h("textarea", {
+    class: "approval-arguments",
+    rows: Math.min(12, original.split("\n").length + 1),
+    spellcheck: "false",
+    "aria-label": `Arguments for ${toolName}`,
+    "data-testid": "approval-arguments",
+  });
+  editor.value = original;
+  const reason = h("input", {
+    type: "text",
+    class: "approval-reason",
+    placeholder: "Reason (optional)",
+    "aria-label": "Reason",
+    maxlength: 10000,
+    "data-testid": "approval-reason",
+  });
+  const approveButton = h("button", { type: "button", class: "primary", "data-testid": "approve" }, "Approve");
+  const denyButton = h("button", { type: "button", "data-testid": "deny" }, "Deny");
+  const error = h("p", { class: "error-text approval-error", role: "alert", "data-testid": "approval-error", hidden: true });
+  const box = h(
+    "div",
+    { class: "approval", role: "group", "aria-label": `Approval for ${toolName}`, "data-testid": "approval", dataset: { state: "pending", toolCallId: id } },
+    h("p", { class: "approval-title" }, h("strong", {}, toolName ?? "This tool"), " waits for your approval before it runs."),
+    h("details", { class: "approval-edit" }, h("summary", {}, "Edit the arguments"), editor),
+    h("div", { class: "approval-actions" }, reason, approveButton, denyButton),
+    error,
+  );
+  call.card.classList.add("waiting");
+  call.card.append(box);
+  call.approval = { box, editor, reason, buttons: [approveButton, denyButton], error, original, toolName };
+  run.pending.add(id);
+  showStatus(run, "waiting");
+  ui.announce.textContent = `Waiting for approval: ${toolName}`;
+  approveButton.addEventListener("click", () => decide(run, id, true));
+  denyButton.addEventListener("click", () => decide(run, id, false));
+}
+
+async function decide(run, id, approved) {
+  const call = run.calls.get(id);
+  const a = call?.approval;
+  if (!a || a.box.dataset.state !== "pending") return;
+  const decision = { approved };
+  const reason = a.reason.value.trim();
+  if (reason) decision.reason = reason;
+  if (approved && a.editor.value.trim() !== a.original.trim()) {
+    let edited;
+    try {
+      edited = JSON.parse(a.editor.value);
+    } catch {
+      edited = undefined;
+    }
+    if (edited === null || typeof edited !== "object" || Array.isArray(edited)) {
+      showApprovalError(a, "The arguments must be a JSON object.");
+      return;
+    }
+    decision.arguments = edited;
+  }
+  a.box.dataset.state = "sending";
+  for (const b of a.buttons) b.disabled = true;
+  a.error.hidden = true;
+  try {
+    await approve("", run.runId, id, decision, { apiKey });
+    if (a.box.dataset.state === "sending") a.box.dataset.state = "sent"; // the approval event says the rest
+  } catch (error) {
+    if (a.box.dataset.state !== "sending") return;
+    if (error.status === 409) {
+      a.box.dataset.state = "sent"; // someone decided already: their decision is on its way
+      return;
+    }
+    a.box.dataset.state = "pending";
+    for (const b of a.buttons) b.disabled = false;
+    if (error.status === 401) forgetKey(apiKey ? "The server refused this API key. Enter a valid one." : null);
+    showApprovalError(a, error.status === 422 ? `The server refused these arguments: ${error.message}` : error.message);
+  }
+}
+
+function showApprovalError(a, message) {
+  a.error.textContent = message;
+  a.error.hidden = false;
+}
+
+/** The decision (from this page, another viewer, or the server): shown on the tool's card. */
+function showDecision(run, e) {
+  const { approved, reason, decidedBy, arguments: edited } = e.approval;
+  const id = e.approval.toolCallId ?? e.metadata.tool_call_id;
+  let call = run.calls.get(id);
+  if (!call) {
+    const card = addEntry(run, "approval", e.metadata.agent, `Approval of ${e.approval.toolName ?? "a tool"}`);
+    call = { card, bar: null, message: null, done: false };
+    run.calls.set(id, call);
+  }
+  settleApproval(run, id, { approved, reason, decidedBy, edited });
+}
+
+/** Replace the Approve / Deny buttons with the outcome (null: the run ended undecided). */
+function settleApproval(run, id, outcome) {
+  const call = run.calls.get(id);
+  run.pending.delete(id);
+  if (!call) return;
+  call.card.classList.remove("waiting");
+  const state = outcome === null ? "undecided" : outcome.approved ? "approved" : "denied";
+  const verdict =
+    outcome === null
+      ? "No decision: the run ended first."
+      : `${outcome.approved ? "Approved" : "Denied"}${outcome.decidedBy ? ` by ${outcome.decidedBy}` : ""}` +
+        `${outcome.reason ? `: ${outcome.reason}` : ""}`;
+  const result = h(
+    "div",
+    { class: "approval", "data-testid": "approval", dataset: { state, toolCallId: id } },
+    h("p", { class: "approval-verdict", "data-testid": "approval-verdict" }, verdict),
+    outcome?.edited ? h("pre", { class: "tool-args", "data-testid": "approval-edited" }, argumentLines(outcome.edited)) : null,
+  );
+  if (call.approval?.box) {
+    if (outcome === null && call.approval.box.dataset.state !== "pending") return;
+    call.approval.box.replaceWith(result);
+  } else if (outcome !== null) {
+    call.card.append(result);
+  }
+  call.approval = { box: result };
+  if (outcome && !outcome.approved) call.card.classList.add("denied");
+  if (run.running) showStatus(run, statusState(run));
 }
 
 function addToolCall(run, e) {
