@@ -14,20 +14,21 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Final
 
 from .. import _json
 from .._context import current_scope, scoped, tool_scope
 from .._sinks import new_tool_call_id
 from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
-from ..exceptions import ConfigError, ModelOutputError, StreamClosed, ToolError
+from ..exceptions import ConfigError, ModelOutputError, ToolError
 from ..memory import InMemorySessionStore, SessionStore
 from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest
 from ..models import ToolCallRequest as _Call
 from ..tools import Tool, ToolArgumentsError, as_tool
 from ._approvals import ApprovalPolicy, ApprovalTimeout
 from ._approve import approve
+from ._calls import close_call, gather_calls, stringify, truncate
 from ._details import AgentDetails
 from ._prompts import build_messages
 from ._run_context import RunContext
@@ -35,7 +36,6 @@ from ._run_context import RunContext
 __all__ = ("Agent", "AgentLimits", "StateSnapshot", "answer_events")
 
 logger = logging.getLogger("masai.agents")
-_T = TypeVar("_T")
 
 _COMPONENT: Final[dict[str, Component]] = {
     "router": "router",
@@ -381,7 +381,7 @@ class Agent:
         if len(calls[:allowed]) == 1:
             results = [await self._run_tool(run, calls[0])]
         else:  # each call in its own task, so each has its own tool scope
-            results = await _gather([self._run_tool(run, c) for c in calls[:allowed]])
+            results = await gather_calls([self._run_tool(run, c) for c in calls[:allowed]])
         for skipped in calls[allowed:]:
             note = f"{skipped.tool} was not run: the tool-call limit was reached."
             results.append((skipped, note, True, False))
@@ -408,16 +408,16 @@ class Agent:
                 output, shown, is_error = await self._approve_and_call(run, tool, call, call_id)
             except asyncio.CancelledError:
                 # Interrupted (run deadline or client gone): close the call in the stream.
-                await _close_call(call.tool, "Cancelled.")
+                await close_call(call.tool, "Cancelled.")
                 raise
             except ApprovalTimeout:  # ends the run; the call never ran
-                await _close_call(call.tool, f"{call.tool} was not run: no one decided in time.")
+                await close_call(call.tool, f"{call.tool} was not run: no one decided in time.")
                 raise
             limit = self.limits.max_tool_output_chars
             truncated = len(output) > limit
             if truncated:
-                output = _truncate(output, limit)
-                shown = _truncate(shown, limit)
+                output = truncate(output, limit)
+                shown = truncate(shown, limit)
             record.update(output=output, is_error=is_error)
             await emit_tool_output(
                 call.tool,
@@ -470,7 +470,7 @@ class Agent:
             logger.warning("tool %s failed (error %s)", call.tool, error_id, exc_info=exc)
             for_model = f"{call.tool} failed: {type(exc).__name__}: {exc}"
             return for_model, f"{call.tool} failed ({type(exc).__name__}, error {error_id}).", True
-        text = _stringify(result)
+        text = stringify(result)
         return text, text, False
 
     def _snapshot(self, run: _Run, node: str) -> StateSnapshot:
@@ -518,38 +518,3 @@ async def _emit_token(text: str) -> None:
 
 async def _emit_reasoning(text: str) -> None:
     await emit_event("reasoning", {"reasoning": text})
-
-
-async def _gather(calls: list[Coroutine[Any, Any, _T]]) -> list[_T]:
-    """``asyncio.gather``, but when one call fails (an approval timed out) or the run is
-    cancelled, the others are cancelled too and close their calls before this returns."""
-    tasks = [asyncio.ensure_future(c) for c in calls]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
-        raise
-
-
-async def _close_call(tool_name: str, message: str) -> None:
-    """End an interrupted call in the stream with an error ``tool_output`` (if it still flows)."""
-    with contextlib.suppress(StreamClosed, RuntimeError):
-        await emit_tool_output(tool_name, message, "execute_tool", is_error=True)
-
-
-def _stringify(result: Any) -> str:
-    if result is None:
-        return ""
-    if isinstance(result, str):
-        return result
-    if isinstance(result, bytes | bytearray):
-        return bytes(result).decode("utf-8", "replace")
-    return _json.dumps_str(result)
-
-
-def _truncate(text: str, limit: int) -> str:
-    half = limit // 2
-    omitted = len(text) - 2 * half
-    return f"{text[:half]}\n[… {omitted} characters omitted …]\n{text[-half:]}"
