@@ -296,3 +296,18 @@ async def test_the_manager_default_approval_timeout_applies() -> None:
     runs = Runs(approval_timeout=0.2)
     record = await (await runs.start(publisher([]), "go")).wait()
     assert record.stop_reason == "approval_timeout"
+
+
+@pytest.mark.parametrize("pause", [None, 0.0])
+async def test_a_cancel_right_after_the_start_is_never_lost(pause: float | None) -> None:
+    """Cancelled before the run's task ever ran (``pause=0``: one loop turn), or before its
+    pump started it (``None``): it still ends, cancelled, for every viewer."""
+    runs = Runs()
+    handle = await runs.start(ticker(1000), "go")
+    if pause is not None:
+        await asyncio.sleep(pause)
+    await runs.cancel(handle.record.owner, handle.run_id)
+    record = await asyncio.wait_for(handle.wait(), 5)
+    assert record.status == "cancelled"
+    last = (await read_all(handle))[-1]
+    assert last.event is not None and last.event.metadata["error_code"] == "cancelled"

@@ -163,6 +163,7 @@ def test_models_list_targets(demo: LiveServer) -> None:
         "researcher": ("agent", None),
         "analyst": ("agent", None),
         "writer": ("agent", None),
+        "publisher": ("agent", None),
         "research-team": ("system", "decentralized"),
         "pipeline": ("system", "sequential"),
         "supervised": ("system", "hierarchical"),

@@ -48,6 +48,9 @@ __all__ = (
 
 logger = logging.getLogger("masai.runs")
 
+#: How long ``cancel(wait=True)`` waits for the run to stop.
+CANCEL_WAIT_SECONDS = 10.0
+
 #: A run's work: given its context (owner, session, approvals), the coroutine or the stream of
 #: updates that is the run.
 Work = Callable[[RunContext], Any]
@@ -422,7 +425,9 @@ class Runs:
             raise RunFinished(f"run {run_id} has finished already") from None
         handle = self._live.get(record.key)
         if wait and handle is not None:
-            await handle.finished.wait()
+            # (Bounded: a run stuck in a sync call cannot be stopped sooner than it returns.)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handle.finished.wait(), CANCEL_WAIT_SECONDS)
         return record
 
     async def approve(

@@ -38,6 +38,7 @@ class EventStream(Sink):
 
     __slots__ = (
         "_channel",
+        "_interrupted",
         "_loop_thread",
         "_run",
         "_task",
@@ -61,6 +62,7 @@ class EventStream(Sink):
         self._channel: EventChannel[StreamingEvent] = EventChannel(max_buffered_events)
         self.offer = self._channel.offer
         self._task: asyncio.Task[Any] | None = None
+        self._interrupted: BaseException | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self.cancelled = False
@@ -89,7 +91,15 @@ class EventStream(Sink):
         self._loop_thread = threading.get_ident()
         ctx = contextvars.copy_context()
         ctx.run(_sink_var.set, self)
-        self._task = self.loop.create_task(self._main(), context=ctx)
+        self._task = task = self.loop.create_task(self._main(), context=ctx)
+        # A task cancelled before it first runs never enters ``_main``: its end must still
+        # close the channel, or the consumer would wait for ever.
+        task.add_done_callback(self._ended)
+        if self._interrupted is not None:  # interrupted before it started
+            self.interrupt(self._interrupted)
+
+    def _ended(self, _: asyncio.Task[Any]) -> None:
+        self._channel.close()
 
     async def _main(self) -> Any:
         try:
@@ -144,7 +154,10 @@ class EventStream(Sink):
         """End the run from outside with ``error`` as its outcome (a server shutting down):
         the consumer still gets what was buffered, then the error, then the end."""
         task = self._task
-        if task is None or task.done():
+        if task is None:
+            self._interrupted = error  # (applied by ``start``)
+            return
+        if task.done():
             return
         self.error = error
         self.cancelled = True  # (a sync tool emitting after the end is stopped, not ignored)
