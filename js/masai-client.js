@@ -8,6 +8,11 @@
 //   decodeChunk  one message's data in, typed events out ({type: "tool_call", toolCall, ...})
 //   streamRun    POST a request, then iterate the run's events or get callbacks per type
 //
+// and runs as resources on the server (POST /runs), which outlive any connection:
+//
+//   startRun     start one; followRun: read its events from any point, reconnecting by itself
+//   getRun, listRuns, cancelRun, approve (a tool call waiting for a person's decision)
+//
 // No dependencies; types are in masai-client.d.ts.
 
 // -- SSE parsing ---------------------------------------------------------------------------------
@@ -1061,7 +1066,8 @@ async function followOnce(sink, state, config, attempt) {
     let response;
     arm();
     try {
-      response = await config.fetchImpl(config.url, {
+      const fetchImpl = config.fetchImpl; // called unbound: a browser's fetch wants no `this`
+      response = await fetchImpl(config.url, {
         method: "GET",
         headers,
         cache: "no-store",

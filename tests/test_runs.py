@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
+from masai.memory import LOCAL_OWNER as LOCAL
 from masai.models import ModelRequest
 from masai.streaming import (
     ApprovalConflict,
@@ -311,3 +312,16 @@ async def test_a_cancel_right_after_the_start_is_never_lost(pause: float | None)
     assert record.status == "cancelled"
     last = (await read_all(handle))[-1]
     assert last.event is not None and last.event.metadata["error_code"] == "cancelled"
+
+
+async def test_finished_runs_hold_a_bounded_number_of_bytes_oldest_forgotten_first() -> None:
+    runs = Runs(max_kept_bytes=60_000)  # a 100-tick run's log holds about 60 KB
+    first = await runs.start(ticker(100, 0), "go", run_id="first")
+    await first.wait()
+    assert (await runs.get(LOCAL, "first")).status == "completed"
+    for n in range(3):
+        await (await runs.start(ticker(100, 0), "go", run_id=f"later-{n}")).wait()
+    with pytest.raises(RunGone):
+        await runs.get(LOCAL, "first")
+    assert (await runs.get(LOCAL, "later-2")).status == "completed"  # the newest is kept
+    await runs.aclose()

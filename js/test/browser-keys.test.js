@@ -17,6 +17,7 @@ let browser;
 let page;
 let problems;
 let violations;
+let aliceRun = null; // a run of alice's, completed
 const calls = []; // API requests, in order: promises of {method, path, authorization, status}
 
 before(async () => {
@@ -28,7 +29,7 @@ before(async () => {
   ({ page, problems, violations } = browser);
   page.on("response", (response) => {
     const url = new URL(response.url());
-    if (!/^\/(v1|agent|mas|openapi)/.test(url.pathname)) return;
+    if (!/^\/(v1|agent|mas|openapi|runs)/.test(url.pathname)) return;
     const request = response.request();
     calls.push(
       request.headerValue("authorization").then((authorization) => ({
@@ -122,7 +123,7 @@ describe("the web UI with API keys", () => {
     assert.equal(await byId("api-key-change").isVisible(), true);
     assert.deepEqual(await stored(), [ALICE, 0], "in sessionStorage, never localStorage");
     const options = await byId("target").locator("option").evaluateAll((els) => els.map((o) => o.value));
-    assert.equal(options.length, 6);
+    assert.equal(options.length, 7);
 
     const before = calls.length;
     await byId("target").selectOption("agent:researcher");
@@ -131,20 +132,60 @@ describe("the web UI with API keys", () => {
     await page.waitForSelector('[data-testid="status"][data-state="completed"]', { timeout: 15_000 });
     assert.match(await byId("answer").textContent(), /solar/i);
     assert.ok((await page.locator('[data-testid="entry"][data-type="tool_call"]').count()) >= 1);
-    assert.deepEqual(await callsSince(before, 1), [
-      { method: "POST", path: "/agent/stream", authorization: `Bearer ${ALICE}`, status: 200 },
+    const runId = new URL(page.url()).searchParams.get("run");
+    aliceRun = runId;
+    assert.deepEqual(await callsSince(before, 2), [
+      { method: "POST", path: "/runs", authorization: `Bearer ${ALICE}`, status: 201 },
+      { method: "GET", path: `/runs/${runId}/events`, authorization: `Bearer ${ALICE}`, status: 200 },
     ]);
   });
 
-  test("after a reload in the same tab the key is remembered", async () => {
+  test("after a reload in the same tab the key is remembered (and the run in the address shown)", async () => {
     const before = calls.length;
+    const runId = new URL(page.url()).searchParams.get("run");
     await page.reload();
     await waitForTargets();
     assert.equal(await byId("api-key-form").isHidden(), true);
     assert.equal(await byId("api-key-change").isVisible(), true);
-    assert.deepEqual(await callsSince(before, 1), [
+    await page.waitForSelector('[data-testid="status"][data-state="completed"]');
+    assert.deepEqual(await callsSince(before, 3), [
       { method: "GET", path: "/v1/models", authorization: `Bearer ${ALICE}`, status: 200 },
+      { method: "GET", path: `/runs/${runId}`, authorization: `Bearer ${ALICE}`, status: 200 },
+      { method: "GET", path: `/runs/${runId}/events`, authorization: `Bearer ${ALICE}`, status: 200 },
     ]);
+  });
+
+  test("another principal's run is not found (404, like an unknown one)", async () => {
+    const runId = new URL(page.url()).searchParams.get("run");
+    const response = await fetch(`${server.url}/runs/${runId}`, { headers: { authorization: `Bearer ${BOB}` } });
+    assert.equal(response.status, 404);
+    await page.evaluate((key) => sessionStorage.setItem("masai.apiKey", key), BOB);
+    try {
+      await page.reload();
+      await page.waitForSelector('[data-testid="status"][data-state="failed"]');
+      assert.equal(await byId("error-message").textContent(), `There is no run ${runId} (or it is not yours).`);
+      assert.equal(new URL(page.url()).searchParams.get("run"), null, "the address no longer names it");
+    } finally {
+      await page.evaluate((key) => sessionStorage.setItem("masai.apiKey", key), ALICE);
+      await page.reload();
+      await waitForTargets();
+    }
+    expectRefusals(404);
+  });
+
+  test("/?run=<id> in a tab without the key: the key form first, then the run", async () => {
+    const runId = aliceRun;
+    assert.ok(runId);
+    await page.evaluate(() => sessionStorage.clear());
+    await page.goto(`${server.url}/?run=${runId}`);
+    await byId("api-key-form").waitFor();
+    assert.equal(await byId("run-panel").isHidden(), true, "nothing shown before the key");
+    await byId("api-key").fill(ALICE);
+    await byId("api-key-save").click();
+    await page.waitForSelector('[data-testid="status"][data-state="completed"]');
+    assert.equal(await byId("run-panel").getAttribute("data-run-id"), runId);
+    assert.match(await byId("answer").textContent(), /solar/i);
+    expectRefusals(401);
   });
 
   test("too many runs (429): the UI says when to try again, from Retry-After", async () => {
@@ -165,7 +206,7 @@ describe("the web UI with API keys", () => {
       held.abort();
     }
     assert.deepEqual(await callsSince(before, 1), [
-      { method: "POST", path: "/agent/stream", authorization: `Bearer ${ALICE}`, status: 429 },
+      { method: "POST", path: "/runs", authorization: `Bearer ${ALICE}`, status: 429 },
     ]);
     assert.equal(await byId("error-message").textContent(), "Too many runs: try again in 1 s");
     assert.match(await byId("status").textContent(), /^Failed after \d+\.\d s: Too many runs: try again in 1 s$/);
@@ -176,7 +217,7 @@ describe("the web UI with API keys", () => {
   });
 
   test("a key refused during a run (401) is forgotten and asked for again", async () => {
-    await page.route("**/agent/stream", (route) =>
+    await page.route("**/runs", (route) =>
       route.fulfill({
         status: 401,
         contentType: "application/json",
@@ -190,7 +231,7 @@ describe("the web UI with API keys", () => {
       await byId("run").click();
       await byId("api-key-form").waitFor();
     } finally {
-      await page.unroute("**/agent/stream");
+      await page.unroute("**/runs");
     }
     assert.equal(await byId("status").getAttribute("data-state"), "failed");
     assert.equal(await byId("api-key-error").textContent(), "The server refused this API key. Enter a valid one.");

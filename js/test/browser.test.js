@@ -50,6 +50,30 @@ async function run(target, query) {
   await byId("run").click();
 }
 
+/**
+ * Serve a recorded stream as a run: POST /runs answers 201 with a made-up id and the run's events
+ * are the recording (whose frames carry no ids: the page shows them as they come). Returns a
+ * function that removes the routes.
+ */
+async function fakeRun(body) {
+  const runId = "run_recorded_0001";
+  const create = (route) =>
+    route.request().method() === "POST"
+      ? route.fulfill({
+          status: 201,
+          contentType: "application/json",
+          body: JSON.stringify({ run_id: runId, status: "queued", events_url: `/runs/${runId}/events` }),
+        })
+      : route.continue();
+  const events = (route) => route.fulfill({ status: 200, contentType: "text/event-stream", body });
+  await page.route("**/runs", create);
+  await page.route(`**/runs/${runId}/events`, events);
+  return async () => {
+    await page.unroute("**/runs", create);
+    await page.unroute(`**/runs/${runId}/events`, events);
+  };
+}
+
 describe("the web UI", () => {
   test("the page: no external resources, targets from /v1/models", async () => {
     await openUI();
@@ -64,6 +88,7 @@ describe("the web UI", () => {
       ["agent:researcher", "researcher (agent, single agent)", "Single agents"],
       ["agent:analyst", "analyst (agent, single agent)", "Single agents"],
       ["agent:writer", "writer (agent, single agent)", "Single agents"],
+      ["agent:publisher", "publisher (agent, single agent)", "Single agents"],
     ]);
     assert.match(await byId("target-info").textContent(), /researcher → analyst → writer/);
     assert.equal(await byId("stop").isDisabled(), true);
@@ -93,6 +118,15 @@ describe("the web UI", () => {
     );
     await page.waitForSelector('[data-testid="status"][data-state="completed"]', { timeout: 30_000 });
     assert.ok(seenValues.size >= 3, `the bar went through ${[...seenValues]}`);
+    // The run is a resource: its id is in the address, and every event was shown once.
+    const runId = new URL(page.url()).searchParams.get("run");
+    assert.match(runId, /^run_/);
+    assert.equal(await byId("run-panel").getAttribute("data-run-id"), runId);
+    const record = await getJSON(`${server.url}/runs/${runId}`);
+    assert.equal(record.status, "completed");
+    assert.equal(await byId("run-panel").getAttribute("data-rendered"), String(record.event_count));
+    assert.equal(await byId("run-panel").getAttribute("data-duplicates"), "0");
+    assert.equal(await byId("connection").isHidden(), true);
 
     const tools = await page.locator('[data-testid="entry"][data-type="tool_call"]').evaluateAll((els) =>
       els.map((el) => ({
@@ -140,6 +174,7 @@ describe("the web UI", () => {
     assert.ok(agents.some(([type]) => type === "reasoning"));
 
     const answer = await byId("answer").textContent();
+    assert.equal(answer, record.answer);
     assert.match(answer, /^## Report: How is solar energy doing\?\n/);
     assert.match(answer, /In short: the evidence points to steady growth\.$/);
     assert.equal(await byId("answer-agent").textContent(), "writer");
@@ -156,7 +191,7 @@ describe("the web UI", () => {
     assert.match(await byId("status").textContent(), /^Completed in \d+\.\d s$/);
   });
 
-  test("Stop: the fetch is aborted, the server cancels the run, the UI says stopped", async () => {
+  test("Stop: the server cancels the run (POST /runs/{id}/cancel), the UI says stopped", async () => {
     await openUI();
     const before = await health();
     await run("system:research-team", "A thorough look at ocean health");
@@ -174,6 +209,10 @@ describe("the web UI", () => {
     );
     assert.match(await byId("status").textContent(), /^Stopped after/);
     assert.equal(await page.locator('[data-testid="entry"][data-type="stopped"]').count(), 1);
+    assert.equal(await page.locator('[data-testid="entry"][data-type="error"]').count(), 0);
+    const runId = new URL(page.url()).searchParams.get("run");
+    const record = await getJSON(`${server.url}/runs/${runId}`);
+    assert.deepEqual([record.status, record.stop_reason], ["cancelled", "cancelled"]);
     assert.ok(Number(await bar.getAttribute("data-value")) < 1, "the slow tool did not finish");
     assert.equal(await byId("run").isEnabled(), true);
     assert.equal(await byId("stop").isDisabled(), true);
@@ -183,14 +222,12 @@ describe("the web UI", () => {
 
   test("a failing tool and a failed run (the recorded error stream)", async () => {
     await openUI();
-    await page.route("**/agent/stream", (route) =>
-      route.fulfill({ status: 200, contentType: "text/event-stream", body: Buffer.from(fixtureBytes("run-error")) }),
-    );
+    const unroute = await fakeRun(Buffer.from(fixtureBytes("run-error")));
     try {
       await run("agent:researcher", "What was Q3 revenue?");
       await page.waitForSelector('[data-testid="status"][data-state="failed"]');
     } finally {
-      await page.unroute("**/agent/stream");
+      await unroute();
     }
     const output = byId("tool-output");
     assert.equal(await output.getAttribute("data-error"), "true");
@@ -205,14 +242,14 @@ describe("the web UI", () => {
   test("an HTTP error before the stream (unknown agent) is shown as a failure", async () => {
     await openUI();
     const problemsBefore = problems.length;
-    await page.route("**/agent/stream", (route) =>
+    await page.route("**/runs", (route) =>
       route.continue({ postData: JSON.stringify({ query: "hi", agent: "ghost", token_events: true }) }),
     );
     try {
       await run("agent:researcher", "hello");
       await page.waitForSelector('[data-testid="status"][data-state="failed"]');
     } finally {
-      await page.unroute("**/agent/stream");
+      await page.unroute("**/runs");
     }
     assert.match(await byId("status").textContent(), /no agent named 'ghost'/);
     assert.equal(await page.locator('[data-testid="entry"][data-type="error"]').count(), 1);
@@ -224,14 +261,12 @@ describe("the web UI", () => {
 
   test("unicode streamed through the browser arrives intact", async () => {
     await openUI();
-    await page.route("**/agent/stream", (route) =>
-      route.fulfill({ status: 200, contentType: "text/event-stream", body: Buffer.from(fixtureBytes("unicode", "\r\n")) }),
-    );
+    const unroute = await fakeRun(Buffer.from(fixtureBytes("unicode", "\r\n")));
     try {
       await run("agent:researcher", "Übersetze");
       await page.waitForSelector('[data-testid="status"][data-state="completed"]');
     } finally {
-      await page.unroute("**/agent/stream");
+      await unroute();
     }
     assert.equal(
       await byId("answer").textContent(),

@@ -54,6 +54,7 @@ describe("discovery", () => {
       researcher: ["agent", null],
       analyst: ["agent", null],
       writer: ["agent", null],
+      publisher: ["agent", null],
       "research-team": ["system", "decentralized"],
       pipeline: ["system", "sequential"],
       supervised: ["system", "hierarchical"],

@@ -94,6 +94,7 @@ class Runtime:
             retention=settings.run_retention,
             max_events=settings.run_log_max_events,
             approval_timeout=settings.approval_timeout,
+            max_kept_bytes=settings.run_retention_max_bytes,
         )
         self.counts: Counter[str] = Counter()
         self.draining = False

@@ -66,15 +66,23 @@ class EventLog(Protocol):
     async def drop(self, key: str) -> None:
         """Forget the log (retention); readers get ``LogGone`` from now on."""
 
+    async def size(self, key: str) -> int:
+        """About how many bytes the log's kept entries hold (0 for an unknown log)."""
+
+
+#: What an entry costs besides its frame, roughly: the entry, its event and the event's data.
+ENTRY_OVERHEAD = 400
+
 
 class _Log:
-    __slots__ = ("changed", "closed", "entries", "first", "max_entries", "start")
+    __slots__ = ("bytes", "changed", "closed", "entries", "first", "max_entries", "start")
 
     def __init__(self, max_entries: int) -> None:
         self.entries: list[LogEntry] = []
         self.start = 0  # index in ``entries`` of the oldest kept entry (trimmed lazily)
         self.first = 0  # its seq
         self.max_entries = max_entries
+        self.bytes = 0  # of the kept entries' frames, plus ENTRY_OVERHEAD each
         self.closed = False
         # Resolved (and replaced) on every append: every waiting reader wakes once.
         self.changed: asyncio.Future[None] | None = None
@@ -84,8 +92,11 @@ class _Log:
 
     def add(self, entries: Sequence[LogEntry]) -> None:
         self.entries.extend(entries)
+        self.bytes += sum([len(e.frame) for e in entries]) + ENTRY_OVERHEAD * len(entries)
         over = self.kept() - self.max_entries
         if over > 0:
+            dropped = self.entries[self.start : self.start + over]
+            self.bytes -= sum([len(e.frame) for e in dropped]) + ENTRY_OVERHEAD * over
             self.start += over
             self.first = self.entries[self.start].seq
             if self.start > len(self.entries) // 2:  # compact: amortised O(1) per entry
@@ -152,6 +163,10 @@ class InMemoryEventLog:
         log = self._logs.pop(key, None)
         if log is not None:
             log.wake()  # (its readers look again and find it gone)
+
+    async def size(self, key: str) -> int:
+        log = self._logs.get(key)
+        return 0 if log is None else log.bytes
 
     def __len__(self) -> int:
         return len(self._logs)

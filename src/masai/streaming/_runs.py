@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
@@ -246,18 +247,25 @@ class Runs:
         retention: float = 600.0,
         max_events: int = 100_000,
         approval_timeout: float = 3600.0,
+        max_kept_bytes: int = 256 * 2**20,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if retention < 0 or max_events < 1 or approval_timeout <= 0:
-            raise ValueError("retention >= 0, max_events >= 1 and approval_timeout > 0")
+        if retention < 0 or max_events < 1 or approval_timeout <= 0 or max_kept_bytes < 1:
+            raise ValueError(
+                "retention >= 0, max_events >= 1, approval_timeout > 0 and max_kept_bytes >= 1"
+            )
         self.store: RunStore = store if store is not None else InMemoryRunStore()
         self.log: EventLog = log if log is not None else InMemoryEventLog()
         self.control: Control = control if control is not None else InMemoryControl()
         self.retention = retention
         self.max_events = max_events
         self.approval_timeout = approval_timeout
+        #: Finished runs' logs together hold at most about this much; the oldest go first.
+        self.max_kept_bytes = max_kept_bytes
         self.clock = clock
         self._live: dict[str, RunHandle] = {}
+        self._kept: OrderedDict[str, tuple[RunRecord, int]] = OrderedDict()
+        self._kept_bytes = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._expiry: dict[str, asyncio.TimerHandle] = {}
 
@@ -360,20 +368,34 @@ class Runs:
         await self.store.update(record)
         self._live.pop(record.key, None)
         handle.finished.set()
-        self._schedule_expiry(record)
+        await self._keep(record)
 
-    def _schedule_expiry(self, record: RunRecord) -> None:
+    async def _keep(self, record: RunRecord) -> None:
+        """Keep the finished run for its retention, and within the bytes all finished runs
+        may hold: over them, the oldest finished runs are forgotten early (410 from then)."""
         loop = asyncio.get_running_loop()
 
         def expire() -> None:
-            self._expiry.pop(record.key, None)
             task = loop.create_task(self._expire(record))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         self._expiry[record.key] = loop.call_later(self.retention, expire)
+        size = await self.log.size(record.key)
+        self._kept[record.key] = (record, size)
+        self._kept_bytes += size
+        while self._kept_bytes > self.max_kept_bytes and len(self._kept) > 1:
+            oldest, _ = next(iter(self._kept.values()))
+            logger.info("forgetting run %s early: finished runs hold too much", oldest.run_id)
+            await self._expire(oldest)
 
     async def _expire(self, record: RunRecord) -> None:
+        timer = self._expiry.pop(record.key, None)
+        if timer is not None:
+            timer.cancel()
+        kept = self._kept.pop(record.key, None)
+        if kept is not None:
+            self._kept_bytes -= kept[1]
         await self.store.expire(record.owner, record.run_id)
         await self.log.drop(record.key)
 

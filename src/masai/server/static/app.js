@@ -325,6 +325,7 @@ async function follow(run) {
     apiKey,
     after: run.lastSeq >= 0 ? run.lastSeq : null,
     signal: controller.signal,
+    maxAttempts: 30, // about two and a half minutes of trying before "Lost the connection"
     on: handlers(run),
     onStatus: (status) => showConnection(run, status),
   });
