@@ -325,3 +325,15 @@ async def test_finished_runs_hold_a_bounded_number_of_bytes_oldest_forgotten_fir
         await runs.get(LOCAL, "first")
     assert (await runs.get(LOCAL, "later-2")).status == "completed"  # the newest is kept
     await runs.aclose()
+
+
+def test_run_retention_comes_from_the_environment_and_is_checked() -> None:
+    from pydantic import ValidationError
+
+    from masai.server import ServerSettings
+
+    env = ServerSettings.from_environment({"MASAI_RUN_RETENTION": "5"})
+    assert ServerSettings.build(env).run_retention == 5.0
+    assert ServerSettings.build(ServerSettings.from_environment({})).run_retention == 600.0
+    with pytest.raises(ValidationError):
+        ServerSettings.build(ServerSettings.from_environment({"MASAI_RUN_RETENTION": "-1"}))
