@@ -328,12 +328,11 @@ async def test_finished_runs_hold_a_bounded_number_of_bytes_oldest_forgotten_fir
 
 
 def test_run_retention_comes_from_the_environment_and_is_checked() -> None:
-    from pydantic import ValidationError
-
+    from masai.exceptions import ConfigError
     from masai.server import ServerSettings
 
     env = ServerSettings.from_environment({"MASAI_RUN_RETENTION": "5"})
     assert ServerSettings.build(env).run_retention == 5.0
     assert ServerSettings.build(ServerSettings.from_environment({})).run_retention == 600.0
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match="run_retention"):
         ServerSettings.build(ServerSettings.from_environment({"MASAI_RUN_RETENTION": "-1"}))
