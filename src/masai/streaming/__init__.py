@@ -3,9 +3,10 @@
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
+from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._log import EventLog, InMemoryEventLog, LogEntry, LogGone
 from ._openai import ChunkEncoder, event_delta
-from ._runs import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle, Runs
+from ._runs import Runs
 from ._runstore import (
     InMemoryRunStore,
     OnDisconnect,

@@ -27,25 +27,20 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
-from ..agents import ApprovalDecision, ApprovalRequest, ApprovalTimeout, RunContext
+from ..agents import ApprovalTimeout, RunContext
 from ..events import StreamingEvent
 from ..exceptions import MasaiError, RunCancelled, ServerShutdown
 from ..memory import LOCAL_OWNER
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._drive import unwrap_state
+from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._log import EventLog, InMemoryEventLog, LogEntry
 from ._openai import ChunkEncoder
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
 from ._stream import EventStream
 from .handlers import EnhancedStreamHandler
 
-__all__ = (
-    "ApprovalConflict",
-    "ApprovalNotFound",
-    "RunFinished",
-    "RunHandle",
-    "Runs",
-)
+__all__ = ("Runs",)
 
 logger = logging.getLogger("masai.runs")
 
@@ -55,21 +50,6 @@ CANCEL_WAIT_SECONDS = 10.0
 #: A run's work: given its context (owner, session, approvals), the coroutine or the stream of
 #: updates that is the run.
 Work = Callable[[RunContext], Any]
-
-
-class RunFinished(MasaiError):
-    public_message = "The run has finished already."
-    code = "conflict"
-
-
-class ApprovalNotFound(MasaiError, LookupError):
-    public_message = "The run has no such tool call waiting for approval."
-    code = "not_found"
-
-
-class ApprovalConflict(MasaiError):
-    public_message = "That tool call was decided already."
-    code = "conflict"
 
 
 def _outcome(error: BaseException | None, final: Any) -> tuple[RunStatus, str]:
@@ -98,141 +78,6 @@ def _note(record: RunRecord, batch: list[StreamingEvent]) -> None:
             shown = {"tool_name": call.get("tool_name"), "arguments": call.get("arguments")}
             record.pending_approvals.setdefault(str(call.get("tool_call_id")), shown)
     record.event_count += len(batch)
-
-
-class RunHandle:
-    """One live or finished run, for the process that started it."""
-
-    def __init__(self, runs: Runs, record: RunRecord, handler: EnhancedStreamHandler) -> None:
-        self.runs = runs
-        self.record = record
-        self.handler = handler
-        self.stream: EventStream | None = None
-        self.encoder: ChunkEncoder | None = None
-        #: Set once the run's terminal entry is in its log.
-        self.finished = asyncio.Event()
-        #: Connections reading this run's log now (a ``cancel``-on-disconnect run is cancelled
-        #: when the last one leaves before the end).
-        self.viewers = 0
-        self._waiting: dict[str, tuple[ApprovalRequest, asyncio.Future[ApprovalDecision]]] = {}
-        self._registered: dict[str, asyncio.Event] = {}
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    # -- Python API ------------------------------------------------------------------------
-    async def entries(self, after: int = -1) -> AsyncIterator[LogEntry]:
-        """Every log entry after ``after`` (the terminal one last), live until the end."""
-        async for batch in self.runs.follow(self.record.owner, self.run_id, after):
-            for entry in batch:
-                yield entry
-
-    async def events(self, after: int = -1) -> AsyncIterator[Any]:
-        """The run's events after ``after`` (a failed run's ``error`` event last)."""
-        async for entry in self.entries(after):
-            if entry.event is not None:
-                yield entry.event
-
-    async def approve(
-        self,
-        tool_call_id: str,
-        approved: bool = True,
-        *,
-        reason: str | None = None,
-        arguments: dict[str, Any] | None = None,
-        by: str | None = None,
-    ) -> RunRecord:
-        return await self.runs.approve(
-            self.record.owner,
-            self.run_id,
-            tool_call_id,
-            approved=approved,
-            reason=reason,
-            arguments=arguments,
-            by=by,
-        )
-
-    async def cancel(self, *, wait: bool = True) -> RunRecord:
-        return await self.runs.cancel(self.record.owner, self.run_id, wait=wait)
-
-    async def wait(self) -> RunRecord:
-        await self.finished.wait()
-        return self.record
-
-    def interrupt(self, error: BaseException) -> None:
-        """Stop the run from outside with ``error`` as its outcome (shutdown, cancel)."""
-        if self.stream is not None:
-            self.stream.interrupt(error)
-
-    # -- Approvals (the run's channel to whoever decides) ----------------------------------
-    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ApprovalDecision] = loop.create_future()
-        call_id = request.tool_call_id
-        self._waiting[call_id] = (request, future)
-        self._registered.setdefault(call_id, asyncio.Event()).set()
-        record = self.record
-        record.pending_approvals[call_id] = {
-            "tool_name": request.tool_name,
-            "arguments": request.arguments,
-        }
-        await self._set_status("waiting")
-        timeout = request.timeout if request.timeout is not None else self.runs.approval_timeout
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise ApprovalTimeout(
-                f"no decision on {request.tool_name} ({call_id}) within {timeout:g} s"
-            ) from None
-        finally:
-            self._waiting.pop(call_id, None)
-            self._registered.pop(call_id, None)
-            record.pending_approvals.pop(call_id, None)
-            if not record.pending_approvals and record.status == "waiting":
-                await self._set_status("running")
-
-    async def _decide(self, message: ControlMessage) -> RunRecord:
-        body = message.body
-        call_id = str(body["tool_call_id"])
-        if call_id in self.record.decided_approvals:
-            raise ApprovalConflict(f"tool call {call_id} was decided already")
-        if call_id not in self._waiting and call_id in self.record.pending_approvals:
-            # Seen in the log before the agent registered it: that is a moment away.
-            registered = self._registered.setdefault(call_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(registered.wait(), 5.0)
-        waiting = self._waiting.get(call_id)
-        if waiting is None:
-            raise ApprovalNotFound(f"no tool call {call_id} is waiting for approval")
-        request, future = waiting
-        arguments = body.get("arguments")
-        if arguments is not None:
-            arguments = request.validate(arguments)  # ToolArgumentsError: refused, still waiting
-        if future.done():
-            raise ApprovalConflict(f"tool call {call_id} was decided already")
-        self.record.decided_approvals.add(call_id)
-        future.set_result(
-            ApprovalDecision(
-                approved=bool(body["approved"]),
-                reason=body.get("reason"),
-                arguments=arguments,
-                decided_by=message.sender,
-            )
-        )
-        return self.record
-
-    async def _on_message(self, message: ControlMessage) -> RunRecord:
-        if message.kind == "cancel":
-            who = f" by {message.sender}" if message.sender else ""
-            self.interrupt(RunCancelled(f"run {self.run_id} was cancelled{who}"))
-            return self.record
-        return await self._decide(message)
-
-    async def _set_status(self, status: RunStatus) -> None:
-        if self.record.status != status and not self.record.finished:
-            self.record.status = status
-            await self.runs.store.update(self.record)
 
 
 class Runs:
