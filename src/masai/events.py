@@ -206,6 +206,11 @@ class StreamingEvent:
         self._delta_is_data = False
 
     @property
+    def seq(self) -> int | None:
+        """The event's position in its stream (``metadata.seq``), once a stream numbered it."""
+        return self._seq
+
+    @property
     def metadata(self) -> dict[str, Any]:
         md = self._md
         if md is None:

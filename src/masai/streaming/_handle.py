@@ -161,7 +161,7 @@ class RunHandle:
         )
         return self.record
 
-    async def _on_message(self, message: ControlMessage) -> RunRecord:
+    async def on_message(self, message: ControlMessage) -> RunRecord:
         if message.kind == "cancel":
             who = f" by {message.sender}" if message.sender else ""
             self.interrupt(RunCancelled(f"run {self.run_id} was cancelled{who}"))

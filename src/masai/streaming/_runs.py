@@ -162,7 +162,7 @@ class Runs:
         handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
         record.model, record.created = handler.model, stream.created
         self._live[record.key] = handle
-        stop_listening = self.control.listen(record.key, handle._on_message)
+        stop_listening = self.control.listen(record.key, handle.on_message)
         task = asyncio.get_running_loop().create_task(self._pump(handle, stop_listening, on_end))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -187,7 +187,7 @@ class Runs:
                     frames = encoder.frames(batch)
                     # (A numbered event's ``_seq`` is its int ``seq``.)
                     entries = [
-                        LogEntry(cast(int, e._seq), e, f)
+                        LogEntry(cast(int, e.seq), e, f)
                         for e, f in zip(batch, frames, strict=True)
                     ]
                     _note(record, batch)
