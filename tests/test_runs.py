@@ -16,6 +16,7 @@ from masai.streaming import (
     ApprovalConflict,
     ApprovalNotFound,
     InMemoryEventLog,
+    LogBatch,
     LogEntry,
     LogGone,
     RunExists,
@@ -107,17 +108,24 @@ async def test_a_reader_resumed_at_every_position_gets_every_entry_once() -> Non
 
 async def test_the_log_keeps_a_window_and_says_when_a_cursor_is_before_it() -> None:
     log = InMemoryEventLog()
-    await log.open("k", max_entries=10)
+    await log.open("k", head=b"H", max_entries=10)
     for seq in range(25):
-        await log.append("k", [LogEntry(seq, None, b"x")])
+        await log.append("k", LogBatch(seq, [b"x%d" % seq]))
     with pytest.raises(LogGone):
         await log.read("k", -1)
     with pytest.raises(LogGone):
         await log.read("k", 13)  # entry 14 is gone: the first kept is 15
     kept = await log.read("k", 14)
-    assert kept is not None and [e.seq for e in kept] == list(range(15, 25))
-    assert await log.read("k", 24, idle=0.01) == []  # nothing yet: a quiet spell
-    await log.append("k", [LogEntry(25, None, b"end", terminal=True)])
+    assert kept is not None and kept.first == 15
+    assert kept.tails == [b"x%d" % seq for seq in range(15, 25)] and not kept.terminal
+    assert kept.frames[0] == b"Hx15" and kept.data == b"".join(b"Hx%d" % s for s in range(15, 25))
+    quiet = await log.read("k", 24, idle=0.01)  # nothing yet: a quiet spell
+    assert quiet is not None and len(quiet) == 0
+    with pytest.raises(ValueError):
+        await log.append("k", LogBatch(27, [b"gap"]))  # seq must follow on
+    await log.append("k", LogBatch(25, [b"end"], terminal=True))
+    last = await log.read("k", 20)
+    assert last is not None and last.terminal and last.last == 25
     assert await log.read("k", 25) is None  # closed, nothing after
     await log.drop("k")
     with pytest.raises(LogGone):
@@ -126,13 +134,16 @@ async def test_the_log_keeps_a_window_and_says_when_a_cursor_is_before_it() -> N
 
 async def test_a_waiting_reader_is_woken_by_an_append_not_by_polling() -> None:
     log = InMemoryEventLog()
-    await log.open("k", max_entries=100)
+    await log.open("k", head=b"H", max_entries=100)
     reader = asyncio.create_task(log.read("k", -1))
     await asyncio.sleep(0.05)
     assert not reader.done()
-    await log.append("k", [LogEntry(0, None, b"a"), LogEntry(1, None, b"b")])
+    await log.append("k", LogBatch(0, [b"a", b"b"]))
     got = await asyncio.wait_for(reader, 1)
-    assert got is not None and [e.frame for e in got] == [b"a", b"b"]
+    assert got is not None and got.tails == [b"a", b"b"] and got.data == b"HaHb"
+    assert got.live_since is not None  # it waited for them: live, not replayed
+    replayed = await log.read("k", -1)
+    assert replayed is not None and replayed.live_since is None
 
 
 async def test_a_slow_viewer_slows_neither_the_run_nor_a_fast_viewer() -> None:
@@ -336,3 +347,17 @@ def test_run_retention_comes_from_the_environment_and_is_checked() -> None:
     assert ServerSettings.build(ServerSettings.from_environment({})).run_retention == 600.0
     with pytest.raises(ConfigError, match="run_retention"):
         ServerSettings.build(ServerSettings.from_environment({"MASAI_RUN_RETENTION": "-1"}))
+
+
+async def test_a_decision_sent_the_moment_the_question_shows_is_taken() -> None:
+    """The call is registered before ``approval_required`` is emitted: a viewer that
+    answers at once (in the same loop turn it sees the event) never gets 'no such call'."""
+    published: list[dict[str, Any]] = []
+    runs = Runs()
+    for _ in range(20):
+        handle = await runs.start(publisher(published), "go")
+        async for event in handle.events():
+            if event.event_type == "approval_required":
+                await handle.approve(event.metadata["tool_call_id"], approved=True)
+        assert (await handle.wait()).status == "completed"
+    assert len(published) == 20

@@ -8,6 +8,7 @@ unapproved: a tool marked as needing a person never runs without one.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
@@ -65,11 +66,13 @@ class ApprovalDecision:
 class Approvals(Protocol):
     """A channel to whoever approves tool calls for one run."""
 
-    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
-        """Wait for the decision on ``request``; raise ``ApprovalTimeout`` when none comes in
-        time. Cancelling the wait (the run was cancelled) withdraws the request.
+    def ask(self, request: ApprovalRequest) -> asyncio.Future[ApprovalDecision]:
+        """Put ``request`` to whoever decides, now, and return the future of the decision.
 
-        The agent streams ``approval_required`` before calling this and ``approval`` with the
-        returned decision; a channel need not emit them.
+        The agent asks before it streams ``approval_required``, so a decision can never
+        arrive for a call the channel does not know yet. The future fails with
+        ``ApprovalTimeout`` when no decision comes in time; cancelling it (the run was
+        cancelled) withdraws the request. The agent streams ``approval`` with the decision; a
+        channel need not emit either event.
         """
         ...

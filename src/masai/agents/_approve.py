@@ -8,6 +8,7 @@ to ask through it is denied.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -58,23 +59,31 @@ async def approve(
         return Gate(tool_input)
     shown = to_jsonable(arguments)
     metadata = {"tool_name": tool.name}
-    await emit_event(
-        "approval_required",
-        {"approval": {"tool_call_id": call_id, "tool_name": tool.name, "arguments": shown}},
-        metadata,
-    )
-    if approvals is None:
-        logger.warning("tool call %s (%s) denied: %s", call_id, tool.name, NO_APPROVER)
-        decision = ApprovalDecision(approved=False, reason=NO_APPROVER)
-    else:
-        request = ApprovalRequest(
-            tool_call_id=call_id,
-            tool_name=tool.name,
-            arguments=shown,
-            timeout=tool.approval_timeout,
-            validate=tool.parse_arguments,
+    waiting: asyncio.Future[ApprovalDecision] | None = None
+    if approvals is not None:  # asked first: a decision may come the moment the event shows
+        waiting = approvals.ask(
+            ApprovalRequest(
+                tool_call_id=call_id,
+                tool_name=tool.name,
+                arguments=shown,
+                timeout=tool.approval_timeout,
+                validate=tool.parse_arguments,
+            )
         )
-        decision = await approvals.request(request)
+    try:
+        await emit_event(
+            "approval_required",
+            {"approval": {"tool_call_id": call_id, "tool_name": tool.name, "arguments": shown}},
+            metadata,
+        )
+        if waiting is None:
+            logger.warning("tool call %s (%s) denied: %s", call_id, tool.name, NO_APPROVER)
+            decision = ApprovalDecision(approved=False, reason=NO_APPROVER)
+        else:
+            decision = await waiting
+    finally:
+        if waiting is not None:
+            waiting.cancel()  # (withdraws the request if it is still open; else a no-op)
     await emit_event("approval", {"approval": _record(call_id, tool.name, decision)}, metadata)
     if not decision.approved:
         return Gate(None, refusal=denial_message(tool.name, decision.reason))

@@ -19,7 +19,7 @@ from .._updates import unwrap_state
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
 from ..models import Message
-from ..streaming import EventStream, LogEntry, OnDisconnect
+from ..streaming import EventStream, LogBatch, OnDisconnect
 from ..streaming.sse import DONE
 from ._runtime import SESSION_ID
 
@@ -235,8 +235,8 @@ class ChatFrames:
     def start(self) -> bytes:
         return self.chat.start()
 
-    def entries(self, batch: list[LogEntry]) -> bytes:
-        events = [e.event for e in batch if e.event is not None and not e.terminal]
+    def entries(self, batch: LogBatch) -> bytes:
+        events = [e for entry in batch.entries() if not entry.terminal and (e := entry.event)]
         return self.chat.events(events)
 
     def finish(self) -> bytes:

@@ -13,7 +13,6 @@ or without ``id:`` lines, or OpenAI's chat chunks.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Protocol
 
 import anyio
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..exceptions import RunCancelled
-from ..streaming import LogEntry, RunHandle, RunRecord, Runs
+from ..streaming import LogBatch, RunHandle, RunRecord, Runs
 from ..streaming.sse import DONE, comment
 from ._pacing import WritePacing
 
@@ -35,7 +34,7 @@ class StreamEncoder(Protocol):
 
     def start(self) -> bytes: ...
 
-    def entries(self, batch: list[LogEntry]) -> bytes: ...
+    def entries(self, batch: LogBatch) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
@@ -49,8 +48,8 @@ class SpecFrames:
     def start(self) -> bytes:
         return self.role_chunk
 
-    def entries(self, batch: list[LogEntry]) -> bytes:
-        return b"".join([entry.frame for entry in batch])
+    def entries(self, batch: LogBatch) -> bytes:
+        return batch.data
 
     def finish(self) -> bytes:
         return DONE.encode()
@@ -60,8 +59,9 @@ class IdFrames(SpecFrames):
     """``GET /runs/{id}/events``: the same frames, each with ``id: <seq>`` (the cursor an
     ``EventSource`` sends back as ``Last-Event-ID``)."""
 
-    def entries(self, batch: list[LogEntry]) -> bytes:
-        return b"".join([b"id: %d\n%b" % (entry.seq, entry.frame) for entry in batch])
+    def entries(self, batch: LogBatch) -> bytes:
+        first, head = batch.first, batch.head
+        return b"".join([b"id: %d\n%b%b" % (first + i, head, t) for i, t in enumerate(batch.tails)])
 
 
 class LogStreamResponse(Response):
@@ -145,10 +145,9 @@ class LogStreamResponse(Response):
             if batch is None:
                 break
             if batch:
-                after = batch[-1].seq
-                first = batch[0].event
-                if first is not None and not paced:  # how late is an unpaced write?
-                    pacing.waited(time.time() - first.timestamp)
+                after = batch.last
+                if batch.live_since is not None and not paced:  # how late is a live write?
+                    pacing.waited(loop.time() - batch.live_since)
                 await write(encoder.entries(batch))
             elif loop.time() - last_write >= interval:
                 await write(PING)

@@ -4,7 +4,7 @@ from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
-from ._log import EventLog, InMemoryEventLog, LogEntry, LogGone
+from ._log import EventLog, InMemoryEventLog, LogBatch, LogEntry, LogGone
 from ._openai import ChunkEncoder, event_delta
 from ._runs import Runs
 from ._runstore import (
@@ -36,6 +36,7 @@ __all__ = (
     "InMemoryControl",
     "InMemoryEventLog",
     "InMemoryRunStore",
+    "LogBatch",
     "LogEntry",
     "LogGone",
     "NotListening",

@@ -40,11 +40,11 @@ class SSEDecoder:
         return out
 
 
-def decode_chunk(payload: str | dict[str, Any]) -> StreamingEvent | None:
-    """The event a spec chunk carries, or ``None`` for the role and stop chunks (and
-    ``[DONE]``)."""
-    if isinstance(payload, str):
-        if payload == "[DONE]":
+def decode_chunk(payload: str | bytes | dict[str, Any]) -> StreamingEvent | None:
+    """The event a spec chunk carries (its JSON, as text, bytes or parsed), or ``None`` for
+    the role and stop chunks (and ``[DONE]``)."""
+    if isinstance(payload, str | bytes):
+        if payload in ("[DONE]", b"[DONE]"):
             return None
         payload = orjson.loads(payload)
     assert isinstance(payload, dict)

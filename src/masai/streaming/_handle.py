@@ -5,11 +5,11 @@ waiting tool call. Also the errors of acting on runs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..agents import ApprovalDecision, ApprovalRequest, ApprovalTimeout
+from ..events import StreamingEvent
 from ..exceptions import MasaiError, RunCancelled
 from ._control import ControlMessage
 from ._log import LogEntry
@@ -54,7 +54,6 @@ class RunHandle:
         #: when the last one leaves before the end).
         self.viewers = 0
         self._waiting: dict[str, tuple[ApprovalRequest, asyncio.Future[ApprovalDecision]]] = {}
-        self._registered: dict[str, asyncio.Event] = {}
 
     @property
     def run_id(self) -> str:
@@ -64,14 +63,15 @@ class RunHandle:
     async def entries(self, after: int = -1) -> AsyncIterator[LogEntry]:
         """Every log entry after ``after`` (the terminal one last), live until the end."""
         async for batch in self.runs.follow(self.record.owner, self.run_id, after):
-            for entry in batch:
+            for entry in batch.entries():
                 yield entry
 
-    async def events(self, after: int = -1) -> AsyncIterator[Any]:
-        """The run's events after ``after`` (a failed run's ``error`` event last)."""
+    async def events(self, after: int = -1) -> AsyncIterator[StreamingEvent]:
+        """The run's events after ``after`` (a failed run's ``error`` event last), decoded
+        from the log's frames: the same events a remote client decodes."""
         async for entry in self.entries(after):
-            if entry.event is not None:
-                yield entry.event
+            if (event := entry.event) is not None:
+                yield event
 
     async def approve(
         self,
@@ -105,53 +105,56 @@ class RunHandle:
             self.stream.interrupt(error)
 
     # -- Approvals (the run's channel to whoever decides) ----------------------------------
-    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ApprovalDecision] = loop.create_future()
+    def ask(self, request: ApprovalRequest) -> asyncio.Future[ApprovalDecision]:
+        """Record the call as waiting (from now: a decision may come as soon as its
+        ``approval_required`` event shows) and return the future of the decision."""
+        decision: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()
         call_id = request.tool_call_id
-        self._waiting[call_id] = (request, future)
-        self._registered.setdefault(call_id, asyncio.Event()).set()
-        record = self.record
-        record.pending_approvals[call_id] = {
+        self._waiting[call_id] = (request, decision)
+        self.record.pending_approvals[call_id] = {
             "tool_name": request.tool_name,
             "arguments": request.arguments,
         }
+        waiting = asyncio.ensure_future(self._wait(request, decision))
+        waiting.add_done_callback(lambda _: self._settled(call_id))
+        return waiting
+
+    async def _wait(
+        self, request: ApprovalRequest, decision: asyncio.Future[ApprovalDecision]
+    ) -> ApprovalDecision:
         await self._set_status("waiting")
         timeout = request.timeout if request.timeout is not None else self.runs.approval_timeout
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(decision, timeout)
         except TimeoutError:
             raise ApprovalTimeout(
-                f"no decision on {request.tool_name} ({call_id}) within {timeout:g} s"
+                f"no decision on {request.tool_name} ({request.tool_call_id}) in {timeout:g} s"
             ) from None
-        finally:
-            self._waiting.pop(call_id, None)
-            self._registered.pop(call_id, None)
-            record.pending_approvals.pop(call_id, None)
-            if not record.pending_approvals and record.status == "waiting":
-                await self._set_status("running")
+
+    def _settled(self, call_id: str) -> None:
+        """The call is decided, timed out or withdrawn (even before its wait began)."""
+        self._waiting.pop(call_id, None)
+        record = self.record
+        record.pending_approvals.pop(call_id, None)
+        if not record.pending_approvals and record.status == "waiting":
+            self.runs.spawn(self._set_status("running"))
 
     async def _decide(self, message: ControlMessage) -> RunRecord:
         body = message.body
         call_id = str(body["tool_call_id"])
         if call_id in self.record.decided_approvals:
             raise ApprovalConflict(f"tool call {call_id} was decided already")
-        if call_id not in self._waiting and call_id in self.record.pending_approvals:
-            # Seen in the log before the agent registered it: that is a moment away.
-            registered = self._registered.setdefault(call_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(registered.wait(), 5.0)
         waiting = self._waiting.get(call_id)
         if waiting is None:
             raise ApprovalNotFound(f"no tool call {call_id} is waiting for approval")
-        request, future = waiting
+        request, decision = waiting
         arguments = body.get("arguments")
         if arguments is not None:
             arguments = request.validate(arguments)  # ToolArgumentsError: refused, still waiting
-        if future.done():
+        if decision.done():
             raise ApprovalConflict(f"tool call {call_id} was decided already")
         self.record.decided_approvals.add(call_id)
-        future.set_result(
+        decision.set_result(
             ApprovalDecision(
                 approved=bool(body["approved"]),
                 reason=body.get("reason"),

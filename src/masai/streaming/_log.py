@@ -6,24 +6,32 @@ duplicate by construction: an entry appended between two reads is in the next re
 Readers are woken when entries arrive (push, never poll), and each reads at its own pace: the
 writer never waits for a reader.
 
+What is kept is bytes: each event once, encoded as the spec's chunk frame, minus the part every
+frame of a run shares (``data: {"id":…,"model":…,"choices":[{"index":0,"delta":``, the log's
+``head``). That is almost half of a progress event's frame, and a log that is kept for minutes
+is mostly such events. A viewer writes ``head + tail`` for each.
+
 ``EventLog`` is the interface; ``InMemoryEventLog`` the in-process implementation. A Redis log
-implements the same four calls (``XADD`` / ``XRANGE`` then ``XREAD BLOCK`` from the last id).
+implements the same calls (``XADD`` / ``XRANGE`` then ``XREAD BLOCK`` from the last id).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator
 from typing import Protocol
 
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
+from ._decode import decode_chunk
 
-__all__ = ("EventLog", "InMemoryEventLog", "LogEntry", "LogGone")
+__all__ = ("EventLog", "InMemoryEventLog", "LogBatch", "LogEntry", "LogGone")
 
 #: Most entries one read returns, so a long replay goes out in bounded writes.
 READ_BATCH = 1024
+#: What an entry costs besides its tail's bytes, roughly (the bytes object, its list slot).
+ENTRY_OVERHEAD = 40
 
 
 class LogGone(MasaiError):
@@ -33,35 +41,90 @@ class LogGone(MasaiError):
     code = "gone"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One entry: its ``seq``, the event (``None`` for the final ``stop`` chunk), and the event
-    as the spec's chunk frame (``data: …\\n\\n``), encoded once for every viewer."""
+class LogBatch:
+    """Consecutive entries of one log, ``seq`` ``first``, ``first + 1``, …: each entry's frame
+    without the log's ``head`` (``tails``). ``terminal``: the last one is the run's end (its
+    ``stop`` chunk or its ``error`` event), and the log is closed."""
 
-    seq: int
-    event: StreamingEvent | None
-    frame: bytes
-    #: The run's last entry (its ``stop`` chunk or its ``error`` event).
-    terminal: bool = False
+    __slots__ = ("first", "head", "live_since", "tails", "terminal")
+
+    def __init__(
+        self, first: int, tails: list[bytes], terminal: bool = False, *, head: bytes = b""
+    ) -> None:
+        self.first = first
+        self.tails = tails
+        self.terminal = terminal
+        #: What each frame starts with (set on what a log returns).
+        self.head = head
+        #: For a read that waited for these entries (live, not replayed): the loop time they
+        #: were appended at, so a viewer can tell how late it writes them.
+        self.live_since: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.tails)
+
+    @property
+    def last(self) -> int:
+        """The ``seq`` of the last entry (``first - 1`` if there is none)."""
+        return self.first + len(self.tails) - 1
+
+    @property
+    def data(self) -> bytes:
+        """Every frame, in order, as one string (what a viewer writes)."""
+        head = self.head
+        return head + head.join(self.tails) if self.tails else b""
+
+    @property
+    def frames(self) -> list[bytes]:
+        head = self.head
+        return [head + tail for tail in self.tails]
+
+    def entries(self) -> Iterator[LogEntry]:
+        end, head, first = len(self.tails) - 1, self.head, self.first
+        for i, tail in enumerate(self.tails):
+            yield LogEntry(first + i, head + tail, self.terminal and i == end)
+
+    def __repr__(self) -> str:
+        return f"LogBatch(first={self.first}, size={len(self.tails)}, terminal={self.terminal})"
+
+
+class LogEntry:
+    """One entry of a log, for code that reads entry by entry (the Python API)."""
+
+    __slots__ = ("frame", "seq", "terminal")
+
+    def __init__(self, seq: int, frame: bytes, terminal: bool = False) -> None:
+        self.seq = seq
+        self.frame = frame
+        self.terminal = terminal
+
+    @property
+    def event(self) -> StreamingEvent | None:
+        """The event this entry's frame carries (decoded: the same as a remote client gets);
+        ``None`` for the final ``stop`` chunk."""
+        return decode_chunk(self.frame[6:-2])  # (``data: `` … ``\n\n``)
+
+    def __repr__(self) -> str:
+        return f"LogEntry(seq={self.seq}, terminal={self.terminal})"
 
 
 class EventLog(Protocol):
     """Per run (by its internal key): append-only, bounded, readable from any ``seq``."""
 
-    async def open(self, key: str, *, max_entries: int) -> None:
-        """Start an empty log that keeps at most ``max_entries`` (oldest dropped first)."""
+    async def open(self, key: str, *, head: bytes, max_entries: int) -> None:
+        """Start an empty log whose frames all begin with ``head``, keeping at most
+        ``max_entries`` (oldest dropped first)."""
 
-    async def append(self, key: str, entries: Sequence[LogEntry]) -> None:
-        """Add entries in ``seq`` order; the one marked ``terminal`` closes the log."""
+    async def append(self, key: str, batch: LogBatch) -> None:
+        """Add the batch (its ``first`` is the next ``seq``); a ``terminal`` one closes it."""
 
-    async def read(
-        self, key: str, after: int, *, idle: float | None = None
-    ) -> list[LogEntry] | None:
-        """Entries with ``seq > after``, oldest first; waits while there are none yet.
+    async def read(self, key: str, after: int, *, idle: float | None = None) -> LogBatch | None:
+        """The entries with ``seq > after`` (at most ``READ_BATCH``), ``head`` set; waits
+        while there are none yet.
 
-        ``[]``: ``idle`` seconds passed first (time for a keep-alive). ``None``: the log is closed
-        and nothing is after ``after``. ``LogGone``: the log, or entry ``after + 1``, is no
-        longer kept."""
+        An empty batch: ``idle`` seconds passed first (time for a keep-alive). ``None``: the
+        log is closed and nothing is after ``after``. ``LogGone``: the log, or entry
+        ``after + 1``, is no longer kept."""
 
     async def drop(self, key: str) -> None:
         """Forget the log (retention); readers get ``LogGone`` from now on."""
@@ -70,94 +133,115 @@ class EventLog(Protocol):
         """About how many bytes the log's kept entries hold (0 for an unknown log)."""
 
 
-#: What an entry costs besides its frame, roughly: the entry, its event and the event's data.
-ENTRY_OVERHEAD = 400
-
-
 class _Log:
-    __slots__ = ("bytes", "changed", "closed", "entries", "first", "max_entries", "start")
+    __slots__ = (
+        "appended_at",
+        "bytes",
+        "closed",
+        "first",
+        "head",
+        "max_entries",
+        "start",
+        "tails",
+        "waiters",
+    )
 
-    def __init__(self, max_entries: int) -> None:
-        self.entries: list[LogEntry] = []
-        self.start = 0  # index in ``entries`` of the oldest kept entry (trimmed lazily)
+    def __init__(self, head: bytes, max_entries: int) -> None:
+        self.head = head
+        self.tails: list[bytes] = []
+        self.start = 0  # index in ``tails`` of the oldest kept entry (trimmed lazily)
         self.first = 0  # its seq
         self.max_entries = max_entries
-        self.bytes = 0  # of the kept entries' frames, plus ENTRY_OVERHEAD each
+        self.bytes = len(head)  # of the kept entries, plus ENTRY_OVERHEAD each
         self.closed = False
-        # Resolved (and replaced) on every append: every waiting reader wakes once.
-        self.changed: asyncio.Future[None] | None = None
+        self.appended_at = 0.0
+        # One future per waiting reader (so one reader's cancel touches no other), all
+        # resolved on the next append.
+        self.waiters: list[asyncio.Future[bool]] = []
 
-    def kept(self) -> int:
-        return len(self.entries) - self.start
+    @property
+    def next(self) -> int:
+        """The ``seq`` the next entry gets."""
+        return self.first + len(self.tails) - self.start
 
-    def add(self, entries: Sequence[LogEntry]) -> None:
-        self.entries.extend(entries)
-        self.bytes += sum([len(e.frame) for e in entries]) + ENTRY_OVERHEAD * len(entries)
-        over = self.kept() - self.max_entries
+    def add(self, batch: LogBatch) -> None:
+        if self.closed:
+            raise ValueError("the log is closed")
+        if batch.first != self.next:
+            raise ValueError(f"expected seq {self.next}, got {batch.first}")
+        tails = batch.tails
+        self.tails += tails
+        self.bytes += sum(map(len, tails)) + ENTRY_OVERHEAD * len(tails)
+        over = len(self.tails) - self.start - self.max_entries
         if over > 0:
-            dropped = self.entries[self.start : self.start + over]
-            self.bytes -= sum([len(e.frame) for e in dropped]) + ENTRY_OVERHEAD * over
+            dropped = self.tails[self.start : self.start + over]
+            self.bytes -= sum(map(len, dropped)) + ENTRY_OVERHEAD * over
             self.start += over
-            self.first = self.entries[self.start].seq
-            if self.start > len(self.entries) // 2:  # compact: amortised O(1) per entry
-                del self.entries[: self.start]
+            self.first += over
+            if self.start > len(self.tails) // 2:  # compact: amortised O(1) per entry
+                del self.tails[: self.start]
                 self.start = 0
-        if entries and entries[-1].terminal:
+        if batch.terminal:
             self.closed = True
+        self.appended_at = asyncio.get_running_loop().time()
         self.wake()
 
     def wake(self) -> None:
-        changed, self.changed = self.changed, None
-        if changed is not None and not changed.done():
-            changed.set_result(None)
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
 
-    def after(self, after: int) -> list[LogEntry]:
+    def after(self, after: int) -> LogBatch:
         wanted = after + 1
         if wanted < self.first:
             raise LogGone(f"events before seq {self.first} are no longer kept")
         begin = self.start + (wanted - self.first)
-        return self.entries[begin : begin + READ_BATCH]
+        tails = self.tails[begin : begin + READ_BATCH]
+        terminal = self.closed and begin + len(tails) == len(self.tails)
+        return LogBatch(wanted, tails, terminal, head=self.head)
+
+
+def _quiet(waiter: asyncio.Future[bool]) -> None:
+    """A reader's quiet spell is over: it wakes with nothing new."""
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class InMemoryEventLog:
-    """The in-process ``EventLog``: a list per run, readers parked on one shared future."""
+    """The in-process ``EventLog``: a list of tails per run; a waiting reader parks on a
+    future of its own, resolved by the next append."""
 
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
 
-    async def open(self, key: str, *, max_entries: int) -> None:
+    async def open(self, key: str, *, head: bytes, max_entries: int) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
-        self._logs[key] = _Log(max_entries)
+        self._logs[key] = _Log(head, max_entries)
 
-    async def append(self, key: str, entries: Sequence[LogEntry]) -> None:
-        self.append_now(key, entries)
-
-    def append_now(self, key: str, entries: Sequence[LogEntry]) -> None:
-        """``append`` without the await (the run's pump calls it for every batch)."""
+    async def append(self, key: str, batch: LogBatch) -> None:
         log = self._logs.get(key)
         if log is None:
             raise LogGone(f"no log {key!r}")
-        log.add(entries)
+        log.add(batch)
 
-    async def read(
-        self, key: str, after: int, *, idle: float | None = None
-    ) -> list[LogEntry] | None:
+    async def read(self, key: str, after: int, *, idle: float | None = None) -> LogBatch | None:
+        waited = False
         while True:
             log = self._logs.get(key)
             if log is None:
                 raise LogGone("the run's events are no longer kept")
             found = log.after(after)
-            if found:
+            if found.tails:
+                if waited:
+                    found.live_since = log.appended_at
                 return found
             if log.closed:
                 return None
-            if log.changed is None:
-                log.changed = asyncio.get_running_loop().create_future()
-            # ``asyncio.wait`` never cancels the shared future, whoever times out.
-            done, _ = await asyncio.wait((log.changed,), timeout=idle)
-            if not done:
-                return []
+            if not await _woken(log, idle):
+                return LogBatch(after + 1, [], head=log.head)
+            waited = True
 
     async def drop(self, key: str) -> None:
         log = self._logs.pop(key, None)
@@ -170,3 +254,20 @@ class InMemoryEventLog:
 
     def __len__(self) -> int:
         return len(self._logs)
+
+
+async def _woken(log: _Log, idle: float | None) -> bool:
+    """Wait for the log's next append (True) or ``idle`` seconds (False)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[bool] = loop.create_future()
+    log.waiters.append(waiter)
+    timer = None if idle is None else loop.call_later(idle, _quiet, waiter)
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if waiter.cancelled() or not waiter.result():  # not woken by an append
+            with contextlib.suppress(ValueError):
+                log.waiters.remove(waiter)
+    return waiter.result()

@@ -193,16 +193,25 @@ class ChunkEncoder:
         head = self._head + delta_json + finish + self._type_field(kind)
         return head + _dumps(event.metadata) + b"}\n\n"
 
+    @property
+    def head(self) -> bytes:
+        """What every frame of this stream begins with (``data: {"id":…,"delta":``)."""
+        return self._head
+
     def events(self, batch: list[StreamingEvent]) -> bytes:
         """A batch of events as one string of frames (one write): the same bytes as
         ``event()`` for each, with a burst's progress events encoded in this loop."""
-        return b"".join(self.frames(batch))
+        if not batch:
+            return b""
+        head = self._head
+        return head + head.join(self.tails(batch))
 
-    def frames(self, batch: list[StreamingEvent]) -> list[bytes]:
-        """``events()``, one frame per event (a log keeps them apart, to number them)."""
+    def tails(self, batch: list[StreamingEvent]) -> list[bytes]:
+        """Each event's frame without the ``head`` all of them begin with (a log keeps
+        these, apart, to number them: the head is kept once)."""
         parts: list[bytes] = []
         append = parts.append
-        head, mine = self._head, self._sink
+        mine, cut = self._sink, len(self._head)
         custom_mid = self._mids.get("custom")
         for event in batch:
             # Custom events straight from ``emit_custom_event``: their data is the delta.
@@ -212,10 +221,10 @@ class ChunkEncoder:
                 except (TypeError, orjson.JSONEncodeError):
                     delta_json = dumps(event.data)
                 # (An unbuilt event has its scope, and the stream numbered it.)
-                frame = (head, delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
-                append(b"%b%b%b%d%b}\n\n" % frame)  # type: ignore[str-format]
+                tail = (delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
+                append(b"%b%b%d%b}\n\n" % tail)  # type: ignore[str-format]
             else:
-                append(self.event(event))
+                append(self.event(event)[cut:])
         return parts
 
     def _mid(self, kind: str) -> bytes:

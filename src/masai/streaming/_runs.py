@@ -24,17 +24,16 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from ..agents import ApprovalTimeout, RunContext
-from ..events import StreamingEvent
 from ..exceptions import MasaiError, RunCancelled, ServerShutdown
 from ..memory import LOCAL_OWNER
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._drive import unwrap_state
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
-from ._log import EventLog, InMemoryEventLog, LogEntry
+from ._log import EventLog, InMemoryEventLog, LogBatch
 from ._openai import ChunkEncoder
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
 from ._stream import EventStream
@@ -52,6 +51,14 @@ CANCEL_WAIT_SECONDS = 10.0
 Work = Callable[[RunContext], Any]
 
 
+def _answer(final: Any) -> str | None:
+    """The run's final answer: the answer of its final state (the user's, never an
+    intermediate agent's)."""
+    state = unwrap_state(final)
+    answer = state.get("answer") if isinstance(state, Mapping) else None
+    return answer if isinstance(answer, str) and answer else None
+
+
 def _outcome(error: BaseException | None, final: Any) -> tuple[RunStatus, str]:
     if error is None:
         state = unwrap_state(final)
@@ -64,20 +71,6 @@ def _outcome(error: BaseException | None, final: Any) -> tuple[RunStatus, str]:
     if isinstance(error, ApprovalTimeout):
         return "failed", "approval_timeout"
     return "failed", error.code if isinstance(error, MasaiError) else "error"
-
-
-def _note(record: RunRecord, batch: list[StreamingEvent]) -> None:
-    """What a batch changes in the run's record: its answer, calls waiting for approval (from
-    the moment they show, so a decision can never arrive for a call the record lacks)."""
-    for event in batch:
-        kind = event.event_type
-        if kind == "answer" and not event.metadata.get("intermediate"):
-            record.answer = event.data.get("answer")
-        elif kind == "approval_required":
-            call = event.data.get("approval") or {}
-            shown = {"tool_name": call.get("tool_name"), "arguments": call.get("arguments")}
-            record.pending_approvals.setdefault(str(call.get("tool_call_id")), shown)
-    record.event_count += len(batch)
 
 
 class Runs:
@@ -142,8 +135,6 @@ class Runs:
             on_disconnect=on_disconnect,
             session_id=session_id,
         )
-        await self.store.create(record)
-        await self.log.open(record.key, max_entries=self.max_events)
         handle = RunHandle(self, record, handler)
         base = context or RunContext(owner=owner, session_id=session_id or "default")
         ctx = dataclasses.replace(base, approvals=handle)
@@ -158,14 +149,14 @@ class Runs:
             return await outcome
 
         stream = handler.open_stream(run, session_id=session_id, run_id=record.run_id)
-        handle.stream = stream
-        handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        handle.stream, handle.encoder = stream, encoder
         record.model, record.created = handler.model, stream.created
+        await self.store.create(record)
+        await self.log.open(record.key, head=encoder.head, max_entries=self.max_events)
         self._live[record.key] = handle
         stop_listening = self.control.listen(record.key, handle.on_message)
-        task = asyncio.get_running_loop().create_task(self._pump(handle, stop_listening, on_end))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._pump(handle, stop_listening, on_end))
         return handle
 
     async def _pump(
@@ -184,14 +175,9 @@ class Runs:
         try:
             while (batch := await stream.next_batch()) is not None:
                 if batch:
-                    frames = encoder.frames(batch)
-                    # (A numbered event's ``_seq`` is its int ``seq``.)
-                    entries = [
-                        LogEntry(cast(int, e.seq), e, f)
-                        for e, f in zip(batch, frames, strict=True)
-                    ]
-                    _note(record, batch)
-                    await log.append(key, entries)
+                    first = cast(int, batch[0].seq)  # (numbered: an int)
+                    record.event_count += len(batch)
+                    await log.append(key, LogBatch(first, encoder.tails(batch)))
         finally:
             stop_listening()
             await self._finish(handle, stream, encoder)
@@ -205,8 +191,11 @@ class Runs:
         error = handle.handler.outcome_error(stream)
         event, frame = handle.handler.terminal(stream, encoder)
         seq = stream.next_seq if event is None else stream.next_seq - 1
-        await self.log.append(record.key, [LogEntry(seq, event, frame, terminal=True)])
+        await self.log.append(
+            record.key, LogBatch(seq, [frame[len(encoder.head) :]], terminal=True)
+        )
         record.status, record.stop_reason = _outcome(error, stream.result)
+        record.answer = _answer(stream.result)
         record.event_count = stream.next_seq
         record.finished_at = self.clock()
         record.pending_approvals.clear()
@@ -220,12 +209,9 @@ class Runs:
         may hold: over them, the oldest finished runs are forgotten early (410 from then)."""
         loop = asyncio.get_running_loop()
 
-        def expire() -> None:
-            task = loop.create_task(self._expire(record))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        self._expiry[record.key] = loop.call_later(self.retention, expire)
+        self._expiry[record.key] = loop.call_later(
+            self.retention, lambda: self.spawn(self._expire(record))
+        )
         size = await self.log.size(record.key)
         self._kept[record.key] = (record, size)
         self._kept_bytes += size
@@ -257,6 +243,12 @@ class Runs:
         encoder = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created)
         return encoder.chunk({"role": "assistant"})
 
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background, kept until it is done (and awaited by ``aclose``)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def handle(self, record: RunRecord) -> RunHandle | None:
         """The live run behind ``record``, if this process executes it."""
         return self._live.get(record.key)
@@ -270,13 +262,12 @@ class Runs:
 
     async def follow(
         self, owner: str, run_id: str, after: int = -1, *, idle: float | None = None
-    ) -> AsyncIterator[list[LogEntry]]:
+    ) -> AsyncIterator[LogBatch]:
         """Batches of log entries after ``after``, then live ones, until the terminal one.
         With ``idle``, an empty batch whenever that long passes quietly (for pings)."""
         record = await self.store.get(owner, run_id)
         while (batch := await self.log.read(record.key, after, idle=idle)) is not None:
-            if batch:
-                after = batch[-1].seq
+            after = batch.last
             yield batch
 
     # -- acting --------------------------------------------------------------------------------
