@@ -44,10 +44,15 @@ class QueueApprovals:
         self.asked: list[ApprovalRequest] = []
         self.withdrawn: list[str] = []
 
-    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
+    def ask(self, request: ApprovalRequest) -> asyncio.Future[ApprovalDecision]:
         self.asked.append(request)
         future: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()
-        await self.pending.put((request, future))
+        self.pending.put_nowait((request, future))
+        return asyncio.ensure_future(self._wait(request, future))
+
+    async def _wait(
+        self, request: ApprovalRequest, future: asyncio.Future[ApprovalDecision]
+    ) -> ApprovalDecision:
         try:
             async with asyncio.timeout(request.timeout or self.default_timeout):
                 return await future
@@ -84,13 +89,15 @@ class Fixed:
     def __init__(self, decision: ApprovalDecision) -> None:
         self.decision = decision
 
-    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
-        return self.decision
+    def ask(self, request: ApprovalRequest) -> asyncio.Future[ApprovalDecision]:
+        decided: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()
+        decided.set_result(self.decision)
+        return decided
 
 
 def test_the_test_channels_are_approvals() -> None:
     channels: list[Approvals] = [QueueApprovals(), Fixed(ApprovalDecision(approved=True))]
-    assert all(callable(c.request) for c in channels)  # (and mypy checks the protocol)
+    assert all(callable(c.ask) for c in channels)  # (and mypy checks the protocol)
 
 
 class Published:
