@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._views import JsonView, TerminalView
 from .exceptions import MasaiError
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ async def _run(target: Any, args: argparse.Namespace) -> int:
     handler = EnhancedStreamHandler(enable_token_events=True, enable_node_transitions=False)
     runs = Runs()
     handle = await runs.start(work, target=target.name, handler=handler)
-    view = _JsonView() if args.json else _TerminalView()
+    view = JsonView() if args.json else TerminalView()
     failed = False
     try:
         async for event in handle.events():
@@ -227,7 +228,7 @@ async def _run_remote(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("MASAI_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = args.server.rstrip("/")
-    view = _JsonView() if args.json else _TerminalView()
+    view = JsonView() if args.json else TerminalView()
     try:
         async with httpx.AsyncClient(
             base_url=base, headers=headers, timeout=httpx.Timeout(30.0, read=None)
@@ -275,132 +276,6 @@ async def _reason(response: Any) -> str:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return str(response.text[:200] or response.reason_phrase)
-
-
-class _JsonView:
-    def show(self, event: Any) -> None:
-        from . import _json
-
-        sys.stdout.write(_json.dumps_str(event.to_dict()) + "\n")
-        sys.stdout.flush()
-
-    def show_note(self, text: str) -> None:
-        sys.stderr.write(text + "\n")
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _TerminalView:
-    """Events as they happen; progress bars from ``custom_data.progress``; the final answer
-    written out token by token."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskID, TextColumn
-
-        self.console = Console(highlight=False)
-        self.progress = Progress(
-            TextColumn("  {task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            console=self.console,
-        )
-        self.bars: dict[str, TaskID] = {}
-        self.streaming = False
-        self.progress.start()
-
-    def _line(self, text: str, style: str = "") -> None:
-        self._end_answer()
-        self.progress.console.print(text, style=style, markup=False)
-
-    def _end_answer(self) -> None:
-        if self.streaming:
-            sys.stdout.write("\n")
-            self.streaming = False
-            self.progress.start()
-
-    def show(self, event: Any) -> None:
-        data, md = event.data, event.metadata
-        agent = md.get("agent") or "-"
-        kind = event.event_type
-        if kind == "token" and not md.get("intermediate"):
-            if not self.streaming:
-                self.progress.stop()
-                self.console.print(f"💬 {agent}: ", end="", style="bold green", markup=False)
-                self.streaming = True
-            sys.stdout.write(str(data.get("content", "")))
-            sys.stdout.flush()
-        elif kind == "reasoning":
-            self._line(f"💭 {agent}: {data.get('reasoning', '')}", "dim")
-        elif kind == "tool_call":
-            self._line(f"🔧 {agent} → {data.get('tool_name')}({data.get('tool_input')})", "cyan")
-        elif kind == "custom":
-            self._bar(md.get("tool_call_id") or agent, data)
-        elif kind == "tool_output":
-            output = str(data.get("output", ""))
-            short = output if len(output) < 300 else output[:300] + "…"
-            error = bool(data.get("is_error"))
-            self._line(f"📤 {data.get('tool_name')}: {short}", "red" if error else "")
-        elif kind == "handoff":
-            self._line(
-                f"🤝 {data.get('from_agent')} → {data.get('to_agent')}: {data.get('reason', '')}",
-                "magenta",
-            )
-        elif kind == "memory_update":
-            self._line(f"🧠 {data.get('agent')} set {data.get('key')}", "dim")
-        elif kind == "answer":
-            if self.streaming:
-                self._end_answer()
-            elif md.get("intermediate"):
-                self._line(f"✅ {agent}: {data.get('answer', '')}", "green")
-            else:
-                self._line(f"💬 {agent}: {data.get('answer', '')}", "bold green")
-        elif kind == "approval_required":
-            call = data.get("approval") or {}
-            self._line(f"✋ {call.get('tool_name')} needs your approval", "bold yellow")
-        elif kind == "approval":
-            call = data.get("approval") or {}
-            verdict = "approved" if call.get("approved") else "denied"
-            why = f": {call['reason']}" if call.get("reason") else ""
-            self._line(f"✋ {call.get('tool_name')} {verdict}{why}", "yellow")
-        elif kind == "error":
-            self._line(f"❌ {data.get('error')}", "bold red")
-
-    def show_note(self, text: str) -> None:
-        self._line(text, "red")
-
-    def pause(self) -> None:
-        """Stop drawing (a prompt is waiting for a line)."""
-        self._end_answer()
-        self.progress.stop()
-
-    def resume(self) -> None:
-        self.progress.start()
-
-    def _bar(self, key: str, data: dict[str, Any]) -> None:
-        custom = data.get("custom_data") or {}
-        progress = custom.get("progress")
-        description = str(data.get("content", ""))[:60]
-        if not isinstance(progress, int | float):
-            self._line(f"   {description}", "dim")
-            return
-        self._end_answer()
-        if key not in self.bars:
-            self.bars[key] = self.progress.add_task(description, total=100)
-        self.progress.update(
-            self.bars[key], completed=float(progress) * 100, description=description
-        )
-
-    def close(self) -> None:
-        self._end_answer()
-        self.progress.stop()
 
 
 # -- entry point -----------------------------------------------------------------------------
