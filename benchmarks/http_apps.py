@@ -11,22 +11,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from masai import AgentDetails, AgentManager, FunctionModel, ModelRequest, emit_custom_event, tool
+from masai import emit_custom_event, tool
 from masai.server import Registry
 
-
-def _plan(query: str) -> tuple[int, float]:
-    if query == "hold":
-        return 0, 3600.0
-    count, interval = query.split()
-    return int(count), float(interval)
+from ._tick_agent import plan, registry
 
 
 async def _pace(start: float, i: int, interval: float) -> None:
@@ -47,23 +41,8 @@ async def emit_events(count: int, interval: float) -> str:
     return "done"
 
 
-def _decide(request: ModelRequest) -> dict[str, Any]:
-    if request.component == "router":
-        count, interval = _plan(request.messages[-1].content)
-        return {"tool": "emit_events", "tool_input": {"count": count, "interval": interval}}
-    return {"satisfied": True, "answer": "done"}
-
-
 def build_registry() -> Registry:
-    manager = AgentManager(model=FunctionModel(_decide), logging=False)
-    manager.create_agent(
-        "bench",
-        [emit_events],
-        AgentDetails(["benchmarking"]),
-        tool_timeout_seconds=None,
-        memory_order=0,
-    )
-    return Registry(manager)
+    return registry("bench", emit_events, "benchmarking")
 
 
 async def _events(count: int, interval: float) -> AsyncIterator[dict[str, str]]:
@@ -93,7 +72,7 @@ async def _events(count: int, interval: float) -> AsyncIterator[dict[str, str]]:
 
 async def _stream(request: Request) -> EventSourceResponse:
     body = await request.json()
-    return EventSourceResponse(_events(*_plan(body["query"])))
+    return EventSourceResponse(_events(*plan(body["query"])))
 
 
 baseline = Starlette(routes=[Route("/agent/stream", _stream, methods=["POST"])])

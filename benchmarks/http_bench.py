@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from ._sse_reader import frames_end
+
 ROOT = Path(__file__).resolve().parents[1]
 T_FIELD = re.compile(rb'"t": ?([0-9.]+)')
 
@@ -164,18 +166,12 @@ async def _one(
         async for piece in response.aiter_raw():
             now = time.time()
             data = tail + piece
-            cut = _frames_end(data)  # only whole frames; the rest waits for more
+            cut = frames_end(data)  # only whole frames; the rest waits for more
             for match in T_FIELD.finditer(data, 0, cut):
                 lags.append(now - float(match.group(1)))
                 received += 1
             tail = data[cut:]
     return received
-
-
-def _frames_end(data: bytes) -> int:
-    """Where the last complete SSE frame ends (frames end in a blank line, LF or CRLF)."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 async def throughput(

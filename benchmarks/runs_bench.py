@@ -9,10 +9,11 @@ The workload is the same on both: a run whose tool (masai: ``runs_apps.emit_tick
 a graph node with ``get_stream_writer()``, ``langgraph_runs/graph.py``) writes ``N`` custom
 events ``{"i": i, "t": time.time()}``, one per millisecond on a deadline schedule.
 
-Streams are read by a minimal client (a socket per request, chunked bodies decoded by hand,
-regexes over whole frames), JSON calls made with httpx. Server CPU is read from ``/proc`` for
-the server's whole process tree: every thread's ``schedstat`` (ns), or the processes' tick
-counts if a thread exited meanwhile.
+Streams are read by a minimal client (``_sse_reader``: a socket per request, chunked bodies
+decoded by hand, regexes over whole frames), JSON calls made with httpx; each server is a
+``_targets.Target``. Server CPU is read from ``/proc`` for the server's whole process tree
+(``_procs``): every thread's ``schedstat`` (ns), or the processes' tick counts if a thread
+exited meanwhile.
 
 * **idle**: the server's CPU per second with nothing to do (its background loops), once.
 * **stream**: start a run and read it to its end, no drop. Server CPU per event (from before
@@ -44,525 +45,35 @@ counts if a thread exited meanwhile.
   ``GET /runs/{id}/events`` reads it, and event by event through ``RunHandle.events()``), in a
   rotating order; median CPU µs per event of each.
 
-LangGraph's server is installed on first use into its own virtualenv, ``.venvs/langgraph-api``
-(never into masai's); where it cannot be installed or started, its columns say why.
+LangGraph's server (``_langgraph``) is installed on first use into its own virtualenv,
+``.venvs/langgraph-api`` (never into masai's); where it cannot be installed or started, its
+columns say why.
 """
 
 from __future__ import annotations
 
-import abc
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
-import os
 import random
-import re
-import shutil
-import signal
-import socket
-import ssl
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from .http_bench import CAPS, pin, start_masai, stop
-
-HERE = Path(__file__).resolve().parent
-#: LangGraph's Agent Server, pinned: the versions the numbers in the README were taken with.
-LANGGRAPH_SPEC = (
-    "langgraph-cli[inmem]==0.4.40",
-    "langgraph-api==0.16.7",
-    "langgraph-runtime-inmem==0.36.7",
-)
-LANGGRAPH_VENV = HERE / ".venvs" / "langgraph-api"
-LANGGRAPH_GRAPH = HERE / "langgraph_runs"
-#: ``langgraph dev`` as its docs start it, without the browser and the file watcher.
-LANGGRAPH_DEV = ("dev", "--no-browser", "--no-reload")
-
-#: A frame's ``id:`` line, and a custom event's payload (masai: in ``delta.custom_data``).
-ID_LINE = re.compile(rb"(?:^|\n)id: ?([^\r\n]*)")
-ITEM = re.compile(rb'"i": ?([0-9]+), ?"t": ?([0-9.]+)')
-DONE = b"data: [DONE]"
-TLS = ssl.create_default_context()  # unused on http://; one for every client
-
-
-# -- process trees -----------------------------------------------------------------------------
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (from ``/proc``)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
-
-
-def _ticks(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (every thread, exited ones
-    too), in clock ticks (10 ms)."""
-    total = 0
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _task_ns(pid: int) -> dict[int, int]:
-    """Nanoseconds on CPU of every live thread of ``pid`` and its descendants (schedstat)."""
-    found: dict[int, int] = {}
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                with contextlib.suppress(OSError, ValueError):
-                    found[int(task.name)] = int((task / "schedstat").read_text().split()[0])
-    return found
-
-
-@dataclass
-class CpuMark:
-    ticks: float
-    tasks: dict[int, int]
-
-
-def cpu_mark(pid: int) -> CpuMark:
-    return CpuMark(_ticks(pid), _task_ns(pid))
-
-
-def cpu_since(pid: int, mark: CpuMark) -> float:
-    """CPU seconds the server's process tree used since ``mark``: to the nanosecond from each
-    thread's schedstat, or, if a thread exited in between (its time would be missed), from the
-    processes' tick counts."""
-    now = _task_ns(pid)
-    if set(mark.tasks) <= set(now):
-        return sum(ns - mark.tasks.get(tid, 0) for tid, ns in now.items()) / 1e9
-    return _ticks(pid) - mark.ticks
-
-
-def pin_tree(pid: int, index: int) -> None:
-    """Every thread of ``pid`` and its descendants on the ``index``-th CPU (threads made before
-    pinning keep their own affinity: each one is pinned)."""
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    pin(int(task.name), index)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- reading a stream --------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
-
-
-@dataclass
-class Reading:
-    """What one connection brought: frame ids and custom payloads in order, and when."""
-
-    ids: list[str] = field(default_factory=list)
-    items: list[int] = field(default_factory=list)
-    lags: list[float] = field(default_factory=list)
-    first_id_at: float | None = None
-    first_item_at: float | None = None
-    done: bool = False
-    dropped: bool = False
-    location: str | None = None
-
-
-def _frames_end(data: bytes) -> int:
-    """Where the last complete SSE frame ends (frames end in a blank line, LF or CRLF)."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-
-
-@contextlib.asynccontextmanager
-async def open_stream(request: Request) -> AsyncIterator[tuple[int, dict[str, str], Any]]:
-    """One request on its own connection, by hand (a socket, HTTP/1.1, chunked bodies
-    decoded): the status, the headers and the body as it comes, one piece per socket read.
-    A stream reader's cost per read is what a client pays per event at 1 event/ms; httpx's,
-    for 100 viewers on the client's one CPU, would land in the lags it is meant to measure."""
-    parts = urlsplit(request.url)
-    body = b"" if request.body is None else json.dumps(request.body).encode()
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"{request.method} {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
-    lines += ["Accept: text/event-stream", *(f"{k}: {v}" for k, v in request.headers.items())]
-    if request.body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    try:
-        writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        headers = {}
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower().decode()] = value.strip().decode()
-        chunked = headers.get("transfer-encoding", "").lower() == "chunked"
-        yield status, headers, _dechunked(reader) if chunked else _plain(reader)
-    finally:
-        writer.close()
-
-
-async def _plain(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while piece := await reader.read(1 << 16):
-        yield piece
-
-
-async def _dechunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """A chunked body's data, as much as each socket read completes (a chunk's data is passed
-    on as it arrives, not held back until the whole chunk is in)."""
-    buf, left, after_data = b"", 0, False
-    while more := await reader.read(1 << 16):
-        buf += more
-        out, pos, end_of_buf = [], 0, len(buf)
-        while pos < end_of_buf:
-            if left:
-                take = min(left, end_of_buf - pos)
-                out.append(buf[pos : pos + take])
-                pos, left, after_data = pos + take, left - take, True
-                continue
-            skip = pos + (2 if after_data else 0)  # (the CRLF after a chunk's data)
-            line_end = buf.find(b"\r\n", skip)
-            if line_end < 0:
-                break
-            size = int(buf[skip:line_end].split(b";")[0], 16)
-            pos, after_data = line_end + 2, False
-            if size == 0:
-                if out:
-                    yield b"".join(out)
-                return
-            left = size
-        buf = buf[pos:]
-        if out:
-            yield b"".join(out)
-
-
-async def read(request: Request, drop_after: int | None = None, lags: bool = False) -> Reading:
-    """Read one stream to its end (masai: ``data: [DONE]``; LangGraph: the end of the body),
-    or, with ``drop_after``, close it after the read that brought that many custom events.
-    Cheap on purpose (regexes over whole frames, not a parser per line): the client shares the
-    machine with the server it measures."""
-    got = Reading()
-    tail = b""
-    async with open_stream(request) as (status, headers, pieces):
-        if status != 200:
-            rest = b"".join([piece async for piece in pieces])
-            raise RuntimeError(f"{request.method} {request.url}: {status} {rest[:500]!r}")
-        got.location = headers.get("content-location")
-        opened = time.time()  # lags: live events only (emitted after the stream opened)
-        async for piece in pieces:
-            now = time.time()
-            data = tail + piece
-            cut = _frames_end(data)
-            if cut:
-                ids = ID_LINE.findall(data, 0, cut)
-                if ids:
-                    got.first_id_at = got.first_id_at or now
-                    got.ids += [i.decode() for i in ids]
-                for i, t in ITEM.findall(data, 0, cut):
-                    got.items.append(int(i))
-                    if lags and float(t) >= opened:
-                        got.lags.append(now - float(t))
-                if got.items and got.first_item_at is None:
-                    got.first_item_at = now
-                if DONE in data[:cut]:
-                    got.done = True
-                    break
-                if drop_after is not None and len(got.items) >= drop_after:
-                    got.dropped = True
-                    break
-            tail = data[cut:]
-    return got
-
-
-async def count_events(request: Request, expect: int) -> int:
-    """Read a stream until its end or its ``expect``-th custom event, counting custom events
-    only (a regex count per read). (A LangGraph join ends up to 0.5 s after its last event: it
-    polls the run's status when its queue has been empty that long.)"""
-    count, tail = 0, b""
-    async with open_stream(request) as (status, _, pieces):
-        assert status == 200, status
-        async for piece in pieces:
-            data = tail + piece
-            cut = _frames_end(data)
-            count += len(ITEM.findall(data, 0, cut))
-            if count >= expect or DONE in data[:cut]:
-                break
-            tail = data[cut:]
-    return count
-
-
-def new_client() -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    return httpx.AsyncClient(timeout=120, verify=TLS, limits=limits)
-
-
-# -- the two servers ---------------------------------------------------------------------------
-
-
-class Target(abc.ABC):
-    """One server and how its runs are started, read, resumed and waited for."""
-
-    name = ""
-    pid = 0
-
-    async def prepare(self, client: httpx.AsyncClient) -> Any:
-        """Untimed set-up before a run (LangGraph: a thread)."""
-        return None
-
-    @abc.abstractmethod
-    async def begin(
-        self, client: httpx.AsyncClient, prep: Any, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        """Start a run (or get the request that starts it): its handle and the request that
-        streams it from its start."""
-
-    def located(self, run: Any, reading: Reading) -> Any:
-        """The run's handle once its first stream answered (LangGraph names it only there)."""
-        return run
-
-    @abc.abstractmethod
-    def resume(self, run: Any, last_id: str) -> Request:
-        """The request that reads the run on from ``last_id``."""
-
-    @abc.abstractmethod
-    async def background(
-        self, client: httpx.AsyncClient, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        """Start a run nobody reads: its handle, and the request that reads it from its start."""
-
-    @abc.abstractmethod
-    async def wait(self, client: httpx.AsyncClient, run: Any) -> None:
-        """Until the run has finished, as the server says."""
-
-
-class Masai(Target):
-    name = "masai"
-
-    def __init__(self, url: str, pid: int) -> None:
-        self.url, self.pid = url, pid
-
-    async def begin(
-        self, client: httpx.AsyncClient, prep: Any, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        run_id = await self._start(client, n, interval)
-        return run_id, Request("GET", f"{self.url}/runs/{run_id}/events")
-
-    async def _start(self, client: httpx.AsyncClient, n: int, interval: float) -> str:
-        response = await client.post(
-            f"{self.url}/runs", json={"agent": "ticks", "query": f"{n} {interval}"}
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"POST /runs: {response.status_code} {response.text[:500]}")
-        return str(response.json()["run_id"])
-
-    def resume(self, run: Any, last_id: str) -> Request:
-        return Request("GET", f"{self.url}/runs/{run}/events", {"Last-Event-ID": last_id})
-
-    async def background(
-        self, client: httpx.AsyncClient, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        return await self.begin(client, None, n, interval)
-
-    async def wait(self, client: httpx.AsyncClient, run: Any) -> None:
-        for _ in range(12_000):
-            status = (await client.get(f"{self.url}/runs/{run}")).json()["status"]
-            if status in ("completed", "failed", "cancelled"):
-                assert status == "completed", status
-                return
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"run {run} did not finish")
-
-
-class LangGraph(Target):
-    name = "langgraph"
-
-    def __init__(self, url: str, pid: int) -> None:
-        self.url, self.pid = url, pid
-
-    def _body(self, n: int, interval: float) -> dict[str, Any]:
-        return {
-            "assistant_id": "ticks",
-            "input": {"n": n, "interval": interval},
-            "stream_mode": ["custom"],
-            "stream_resumable": True,
-            "on_disconnect": "continue",
-        }
-
-    async def prepare(self, client: httpx.AsyncClient) -> Any:
-        response = await client.post(f"{self.url}/threads", json={})
-        response.raise_for_status()
-        return response.json()["thread_id"]
-
-    async def begin(
-        self, client: httpx.AsyncClient, prep: Any, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        return None, Request(
-            "POST", f"{self.url}/threads/{prep}/runs/stream", {}, self._body(n, interval)
-        )
-
-    def located(self, run: Any, reading: Reading) -> Any:
-        # Content-Location: /threads/{tid}/runs/{rid}
-        assert reading.location, "the run stream named no run"
-        return reading.location
-
-    def resume(self, run: Any, last_id: str) -> Request:
-        headers = {"Last-Event-ID": last_id}
-        return Request("GET", f"{self.url}{run}/stream?stream_mode=custom", headers)
-
-    async def background(
-        self, client: httpx.AsyncClient, n: int, interval: float
-    ) -> tuple[Any, Request]:
-        thread = await self.prepare(client)
-        response = await client.post(
-            f"{self.url}/threads/{thread}/runs", json=self._body(n, interval)
-        )
-        response.raise_for_status()
-        run = f"/threads/{thread}/runs/{response.json()['run_id']}"
-        # A join with no Last-Event-ID only gets what comes after it: "0" is before every id.
-        return run, self.resume(run, "0")
-
-    async def wait(self, client: httpx.AsyncClient, run: Any) -> None:
-        response = await client.get(f"{self.url}{run}/join")
-        response.raise_for_status()
-
-
-# -- langgraph dev -----------------------------------------------------------------------------
-
-
-def langgraph_python() -> tuple[str | None, str]:
-    """The interpreter of LangGraph's own virtualenv, installing it on first use (or again when
-    ``LANGGRAPH_SPEC`` changed); ``(None, why)`` if it cannot be installed here."""
-    python = LANGGRAPH_VENV / "bin" / "python"
-    stamp = LANGGRAPH_VENV / ".installed"
-    want = " ".join(LANGGRAPH_SPEC)
-    if python.exists() and stamp.exists() and stamp.read_text() == want:
-        return str(python), ""
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(LANGGRAPH_VENV)],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *LANGGRAPH_SPEC,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"cannot install {' '.join(LANGGRAPH_SPEC)}: {detail.strip()[-300:]}"
-    stamp.write_text(want)
-    return str(python), ""
-
-
-@contextlib.contextmanager
-def langgraph_server(python: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``langgraph dev --no-browser --no-reload`` on a free port, from a scratch copy of
-    ``langgraph_runs`` (the in-memory runtime writes its state next to ``langgraph.json``)."""
-    with tempfile.TemporaryDirectory(prefix="masai-langgraph-") as scratch:
-        for name in ("graph.py", "langgraph.json"):
-            shutil.copy(LANGGRAPH_GRAPH / name, scratch)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env |= {
-            "LANGSMITH_TRACING": "false",
-            "LANGCHAIN_TRACING_V2": "false",
-            "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-            "LOG_LEVEL": "WARNING",  # as masai serve's --log-level warning
-        }
-        cli = str(Path(python).parent / "langgraph")
-        proc = subprocess.Popen(
-            [cli, *LANGGRAPH_DEV, "--port", str(port)],
-            cwd=scratch,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"langgraph dev exited with {proc.returncode}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("langgraph dev did not answer /ok within 120 s")
-                time.sleep(0.1)
-            yield proc, url
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-@contextlib.contextmanager
-def masai_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc, url = start_masai(*CAPS, config="benchmarks.runs_apps:build_registry")
-    try:
-        yield proc, url
-    finally:
-        stop(proc)
-
+from ._floor import floor_cpu
+from ._langgraph import LangGraph, langgraph_python, langgraph_server
+from ._procs import cpu_mark, cpu_since, pin_tree
+from ._sse_reader import count_events, read
+from ._targets import Masai, Target, masai_server, new_client
+from .http_bench import pin
+from .serve_bench import percentile
 
 # -- the measures ------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
 async def stream(target: Target, n: int, interval: float, repeats: int) -> dict[str, Any]:
@@ -651,8 +162,8 @@ async def drop_and_resume(
         "trials": trials,
         "drops_per_trial": drops,
         "reconnects": len(latencies),
-        "reconnect_p50_ms": percentile(latencies, 0.5) if latencies else None,
-        "reconnect_p99_ms": percentile(latencies, 0.99) if latencies else None,
+        "reconnect_p50_ms": percentile(sorted(latencies), 0.5) if latencies else None,
+        "reconnect_p99_ms": percentile(sorted(latencies), 0.99) if latencies else None,
         "duplicates": duplicates,
         "losses": losses,
         "id_errors": id_errors,
@@ -693,8 +204,8 @@ async def viewers(target: Target, n: int, interval: float, count: int) -> dict[s
         "server_cpu_s": cpu,
         "server_cpu_us_per_delivered_event": cpu / (count * n) * 1e6,
         "complete_viewers": complete,
-        "lag_p50_ms": percentile(lags, 0.5) * 1e3,
-        "lag_p99_ms": percentile(lags, 0.99) * 1e3,
+        "lag_p50_ms": percentile(sorted(lags), 0.5) * 1e3,
+        "lag_p99_ms": percentile(sorted(lags), 0.99) * 1e3,
     }
 
 
@@ -844,6 +355,8 @@ async def measure(quick: bool, only: tuple[str, ...] = SECTIONS) -> dict[str, An
                     result["langgraph"] = await measure_target(target, plan)
             except (RuntimeError, OSError, httpx.HTTPError) as exc:
                 result["langgraph"] = {"unavailable": f"{type(exc).__name__}: {exc}"[:300]}
+    if "masai" in only:
+        result["floor"] = await floor_cpu(plan["events"], plan["interval"], plan["repeats"])
     if "log" in only:
         result["log_cost"] = await log_cost(plan["log_events"], plan["log_repeats"])
     return result

@@ -23,7 +23,7 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
     report = json.loads(out.read_text())
     rows = report["rows"]
     sections = {r["section"] for r in rows}
-    assert sections == {"pipeline", "agent loop", "http", "server", "import"}
+    assert sections == {"pipeline", "agent loop", "http", "server", "runs", "import"}
     assert {r["baseline_name"] for r in rows} == {
         "masai-framework 0.6.5",
         "the tool alone, reference venv",
@@ -36,6 +36,9 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
         "RSS halfway",
         "the same, no gate",
         "--session-max-bytes",
+        "LangGraph Agent Server",
+        "bare Starlette SSE",
+        "EventStream, no log",
         "python -c pass",
     }  # (the comparison with the server before keys and limits runs in full mode only)
     for r in rows:
@@ -43,7 +46,49 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
     # Structural results that do not depend on the machine's speed:
     peak = next(r for r in rows if r["measure"].startswith("peak buffered"))
     assert peak["masai"] <= 256 < peak["baseline"]
+    floor = next(r for r in rows if r["baseline_name"] == "bare Starlette SSE")
+    assert floor["baseline"] > 0  # the floor under CPU per event was measured, not assumed
     cap = next(r for r in rows if r["baseline_name"] == "--session-max-bytes")
     assert 0 < cap["masai"] <= cap["baseline"]  # session memory stays under its cap
     assert "| measure | masai |" in done.stdout and report["machine"]["quick"] is True
     assert any("skipped (quick mode)" in note for note in report["notes"])
+
+
+def test_runs_benchmark_smallest_mode_is_sane() -> None:
+    """``runs_bench`` in its smallest mode (masai only: no LangGraph install, seconds): every
+    number is positive, and dropping and resuming with ``Last-Event-ID`` lost nothing and
+    repeated nothing. Its table rows say "not available" where LangGraph did not run."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.runs_bench", "--quick", "--only", "masai", "log"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    ours, plan = result["masai"], result["plan"]
+    assert ours["stream"]["server_cpu_us_per_event"] > 0
+    assert ours["stream"]["first_event_ms"] > 0
+    resume = ours["resume"]
+    assert resume["reconnects"] > 0 and resume["reconnect_p50_ms"] > 0
+    assert resume["reconnect_p99_ms"] >= resume["reconnect_p50_ms"]
+    assert (resume["duplicates"], resume["losses"], resume["id_errors"]) == (0, 0, 0)
+    assert all(t["events"] == plan["events"] for t in resume["per_trial"])
+    assert ours["replay"]["events_per_s"] > 0
+    viewers = ours["viewers"]
+    assert viewers["complete_viewers"] == viewers["viewers"] == plan["viewers"]
+    assert viewers["seconds"] > 0 and viewers["server_cpu_s"] > 0 and viewers["lag_p99_ms"] > 0
+    log = result["log_cost"]
+    assert log["stream_us_per_event"] > 0 and log["runs_follow_us_per_event"] > 0
+    assert "unavailable" in result["langgraph"]
+
+    from benchmarks._report import table
+    from benchmarks._server_report import runs_rows
+
+    rows, notes = runs_rows(result)
+    assert {r["section"] for r in rows} == {"runs"}
+    compared = [r for r in rows if r["baseline_name"].startswith("LangGraph")]
+    assert compared and all(r["baseline"] is None for r in compared)
+    assert all("not available" in r["baseline_name"] for r in compared)
+    assert "not available" in table(rows) and any("not available" in n for n in notes)
