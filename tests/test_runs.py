@@ -225,7 +225,14 @@ async def test_cancel_ends_the_run_with_a_cancelled_error_for_every_viewer() -> 
     runs = Runs()
     handle = await runs.start(ticker(10_000), "go")
     viewers = [asyncio.create_task(read_all(handle)) for _ in range(2)]
-    await wait_until(lambda: handle.record.event_count > 20)
+
+    async def logged() -> int:
+        return (await runs.get(handle.record.owner, handle.run_id)).event_count
+
+    for _ in range(500):
+        if await logged() > 20:
+            break
+        await asyncio.sleep(0.01)
     record = await handle.cancel(wait=True)
     assert record.status == "cancelled" and record.stop_reason == "cancelled"
     for seen in await asyncio.gather(*viewers):

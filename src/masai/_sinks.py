@@ -57,6 +57,7 @@ class Sink:
         accepts: Container[str] | None = None,
         run_id: str | None = None,
         session_id: str | None = None,
+        created: int | None = None,
     ) -> None:
         self.run_id = run_id or secrets.token_hex(16)  # (uuid4's randomness, without the object)
         #: The conversation this run belongs to, when a server gave it one.
@@ -66,7 +67,7 @@ class Sink:
         if session_id is not None:
             self.identity["session_id"] = session_id
         self.chunk_id = f"chatcmpl-{self.run_id}"
-        self.created = int(time.time())
+        self.created = int(time.time()) if created is None else created
         #: Event types this sink takes; ``None`` takes all. Checked before an event is built.
         self.accepts = accepts
         #: The same question for the most frequent event type, answered once.

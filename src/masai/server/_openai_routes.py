@@ -14,7 +14,7 @@ import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from ..exceptions import RunCancelled, ServerShutdown
+from ..exceptions import ServerShutdown
 from ..streaming import EnhancedStreamHandler
 from ._errors import ERROR_RESPONSES
 from ._gate import principal_of
@@ -90,9 +90,10 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
 async def _collect(request: Request, run: Run) -> tuple[bool, str]:
     """(the client left, the answer): read the run's log to the end, unless the client
     leaves first; then the run is cancelled (its policy permitting), as a streamed one is."""
-    text, left = FinalText(), False
+    text, left, ended = FinalText(), False, False
     handle = run.handle
-    handle.viewers += 1
+    runs = handle.runs
+    runs.attach(run.record)
     try:
         async with anyio.create_task_group() as group:
 
@@ -105,11 +106,10 @@ async def _collect(request: Request, run: Run) -> tuple[bool, str]:
 
             group.start_soon(watch_disconnect)
             async for entry in handle.entries():
-                if entry.event is not None and not entry.terminal:
-                    text.feed(entry.event)
+                if not entry.terminal and (event := entry.event) is not None:
+                    text.feed(event)
+            ended = True
             group.cancel_scope.cancel()
     finally:
-        handle.viewers -= 1
-        if left and not handle.viewers and run.record.on_disconnect == "cancel":
-            handle.interrupt(RunCancelled(f"run {handle.run_id}: its client disconnected"))
+        runs.detach(run.record, ended=ended)
     return left, text.text

@@ -19,14 +19,14 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..exceptions import RunCancelled
-from ..streaming import LogBatch, RunHandle, RunRecord, Runs
+from ..streaming import READ_BATCH, LogBatch, LogGone, RunRecord, Runs
 from ..streaming.sse import DONE, comment
 from ._pacing import WritePacing
 
 __all__ = ("IdFrames", "LogStreamResponse", "SpecFrames", "StreamEncoder")
 
 PING = comment("ping").encode()
+GONE = comment("gone: the events after this point are no longer kept").encode()
 
 
 class StreamEncoder(Protocol):
@@ -89,12 +89,11 @@ class LogStreamResponse(Response):
         self.pacing = pacing if pacing is not None else WritePacing(0.0)  # (never paces)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handle = self.runs.handle(self.record)
-        if handle is not None:
-            handle.viewers += 1
+        runs, record = self.runs, self.record
+        runs.attach(record)
         ended = False
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async with anyio.create_task_group() as group:
 
                 async def watch_disconnect() -> None:
@@ -103,27 +102,15 @@ class LogStreamResponse(Response):
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch_disconnect)
-                await self._pump(send)
-                ended = True
+                ended = await self._pump(send)
                 group.cancel_scope.cancel()
         except OSError:  # the client vanished mid-write
             pass
         finally:
-            if handle is not None:
-                self._left(handle, ended)
+            runs.detach(record, ended=ended)
 
-    def _left(self, handle: RunHandle, ended: bool) -> None:
-        handle.viewers -= 1
-        record = self.record
-        if (
-            not ended
-            and handle.viewers == 0
-            and record.on_disconnect == "cancel"
-            and not record.finished
-        ):
-            handle.interrupt(RunCancelled(f"run {record.run_id}: its client disconnected"))
-
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send) -> bool:
+        """Write the stream; True once it was written to its end."""
         encoder, pacing, interval = self.encoder, self.pacing, self.ping_interval
         loop = asyncio.get_running_loop()
         last_write = loop.time()
@@ -135,20 +122,27 @@ class LogStreamResponse(Response):
 
         await write(encoder.start())
         read, key, after = self.runs.log.read, self.record.key, self.after
+        following = False  # caught up with the log: what comes next is live
         while True:
             paced = False
-            if (gap := pacing.gap()) and (wait := last_write + gap - loop.time()) > 0:
+            if following and (gap := pacing.gap()) and (wait := last_write + gap - loop.time()) > 0:
                 await asyncio.sleep(wait)  # a busy server: gather entries for one write
                 paced = True
             quiet = max(interval - (loop.time() - last_write), 0.001)
-            batch = await read(key, after, idle=quiet)
+            try:
+                batch = await read(key, after, idle=quiet)
+            except LogGone:  # (only for a cursor that fell out of a log still being written)
+                await write(GONE, more=False)  # no [DONE]: the client reconnects, gets 410
+                return False
             if batch is None:
                 break
             if batch:
                 after = batch.last
+                following = len(batch) < READ_BATCH
                 if batch.live_since is not None and not paced:  # how late is a live write?
                     pacing.waited(loop.time() - batch.live_since)
                 await write(encoder.entries(batch))
             elif loop.time() - last_write >= interval:
                 await write(PING)
         await write(encoder.finish(), more=False)
+        return True

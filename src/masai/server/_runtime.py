@@ -95,6 +95,7 @@ class Runtime:
             max_events=settings.run_log_max_events,
             approval_timeout=settings.approval_timeout,
             max_kept_bytes=settings.run_retention_max_bytes,
+            gap=self.pacing.gap,
         )
         self.counts: Counter[str] = Counter()
         self.draining = False

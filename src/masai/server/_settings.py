@@ -140,7 +140,7 @@ class ServerSettings(BaseModel):
         description="most events a run's log keeps; older ones are dropped first (then 410)",
     )
     run_retention_max_bytes: int = Field(
-        default=256 * 2**20,
+        default=64 * 2**20,
         ge=1,
         description="most bytes the logs of finished runs hold together; beyond it the "
         "oldest finished runs are forgotten before their retention ends (then 410)",

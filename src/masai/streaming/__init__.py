@@ -4,7 +4,7 @@ from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
-from ._log import EventLog, InMemoryEventLog, LogBatch, LogEntry, LogGone
+from ._log import READ_BATCH, EventLog, InMemoryEventLog, LogBatch, LogEntry, LogGone
 from ._openai import ChunkEncoder, event_delta
 from ._runs import Runs
 from ._runstore import (
@@ -24,6 +24,7 @@ from .sse import DONE, SSE_HEADERS, comment
 __all__ = (
     "DEFAULT_MAX_BUFFERED_EVENTS",
     "DONE",
+    "READ_BATCH",
     "SSE_HEADERS",
     "ApprovalConflict",
     "ApprovalNotFound",

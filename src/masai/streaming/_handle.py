@@ -50,9 +50,6 @@ class RunHandle:
         self.encoder: ChunkEncoder | None = None
         #: Set once the run's terminal entry is in its log.
         self.finished = asyncio.Event()
-        #: Connections reading this run's log now (a ``cancel``-on-disconnect run is cancelled
-        #: when the last one leaves before the end).
-        self.viewers = 0
         self._waiting: dict[str, tuple[ApprovalRequest, asyncio.Future[ApprovalDecision]]] = {}
 
     @property

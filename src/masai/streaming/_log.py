@@ -19,19 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import Protocol
 
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
 from ._decode import decode_chunk
 
+
+class LogWriter(Protocol):
+    """Synchronous appends to one run's log, for the run's own task (``EventLog.writer``)."""
+
+    #: A reader waits for the next entry (write now, not later).
+    waiting: bool
+
+    def write(self, first: int, tails: list[bytes]) -> None:
+        """Append entries ``first``, ``first + 1``, … (their frames without the head)."""
+
+    def before_read(self, flush: Callable[[], None]) -> None:
+        """Call ``flush`` before each read (the writer holds entries back until then)."""
+
+
 __all__ = ("EventLog", "InMemoryEventLog", "LogBatch", "LogEntry", "LogGone")
 
 #: Most entries one read returns, so a long replay goes out in bounded writes.
 READ_BATCH = 1024
-#: What an entry costs besides its tail's bytes, roughly (the bytes object, its list slot).
-ENTRY_OVERHEAD = 40
 
 
 class LogGone(MasaiError):
@@ -129,21 +143,36 @@ class EventLog(Protocol):
     async def drop(self, key: str) -> None:
         """Forget the log (retention); readers get ``LogGone`` from now on."""
 
+    def writer(self, key: str) -> LogWriter | None:
+        """A way to append synchronously, if this log has one (in process): the run's own task
+        then writes its events into its log. ``None``: the run's events are appended in
+        batches, by a task of their own."""
+
     async def size(self, key: str) -> int:
-        """About how many bytes the log's kept entries hold (0 for an unknown log)."""
+        """How many bytes a closed log's entries hold, about (0 for an unknown log; a log
+        still being written is not counted)."""
 
 
 class _Log:
+    """One run's log. While the run goes on, a list of tails; once it is closed, one string and
+    its entries' end offsets: a kept log then holds no object the garbage collector walks (a
+    server keeping minutes of finished runs would otherwise have every full collection visit
+    each of their hundreds of thousands of entries)."""
+
     __slots__ = (
         "appended_at",
         "bytes",
         "closed",
+        "data",
+        "ends",
         "first",
+        "flush",
         "head",
         "max_entries",
         "start",
         "tails",
         "waiters",
+        "waiting",
     )
 
     def __init__(self, head: bytes, max_entries: int) -> None:
@@ -152,54 +181,86 @@ class _Log:
         self.start = 0  # index in ``tails`` of the oldest kept entry (trimmed lazily)
         self.first = 0  # its seq
         self.max_entries = max_entries
-        self.bytes = len(head)  # of the kept entries, plus ENTRY_OVERHEAD each
+        self.bytes = len(head)  # of the kept entries, once closed (``_close``)
         self.closed = False
+        #: What the writer holds back, written before each read.
+        self.flush: Callable[[], None] | None = None
+        self.data = b""  # once closed: the kept tails, joined
+        self.ends = array("Q")  # and where each ends in ``data``
         self.appended_at = 0.0
         # One future per waiting reader (so one reader's cancel touches no other), all
         # resolved on the next append.
         self.waiters: list[asyncio.Future[bool]] = []
+        self.waiting = False  # (``bool(waiters)``, read on every emit)
 
     @property
     def next(self) -> int:
-        """The ``seq`` the next entry gets."""
-        return self.first + len(self.tails) - self.start
+        """The ``seq`` the next entry gets (the one after the last, once closed)."""
+        return self.first + (len(self.ends) if self.closed else len(self.tails) - self.start)
 
     def add(self, batch: LogBatch) -> None:
+        self.write(batch.first, batch.tails)
+        if batch.terminal:
+            self._close()
+            self.wake()
+
+    # -- LogWriter ---------------------------------------------------------------------------
+    def write(self, first: int, tails: list[bytes]) -> None:
+        """The path of every batch: no byte counting here (``size`` is asked of finished
+        logs, and ``_close`` counts them once)."""
         if self.closed:
             raise ValueError("the log is closed")
-        if batch.first != self.next:
-            raise ValueError(f"expected seq {self.next}, got {batch.first}")
-        tails = batch.tails
-        self.tails += tails
-        self.bytes += sum(map(len, tails)) + ENTRY_OVERHEAD * len(tails)
-        over = len(self.tails) - self.start - self.max_entries
+        kept = self.tails
+        if first != self.first + len(kept) - self.start:
+            raise ValueError(f"expected seq {self.next}, got {first}")
+        kept += tails
+        over = len(kept) - self.start - self.max_entries
         if over > 0:
-            dropped = self.tails[self.start : self.start + over]
-            self.bytes -= sum(map(len, dropped)) + ENTRY_OVERHEAD * over
             self.start += over
             self.first += over
-            if self.start > len(self.tails) // 2:  # compact: amortised O(1) per entry
-                del self.tails[: self.start]
+            if self.start > len(kept) // 2:  # compact: amortised O(1) per entry
+                del kept[: self.start]
                 self.start = 0
-        if batch.terminal:
-            self.closed = True
-        self.appended_at = asyncio.get_running_loop().time()
-        self.wake()
+        if self.waiting:
+            self.appended_at = asyncio.get_running_loop().time()
+            self.wake()
+
+    def before_read(self, flush: Callable[[], None]) -> None:
+        self.flush = flush
+
+    def _close(self) -> None:
+        kept = self.tails[self.start :]
+        self.data = b"".join(kept)
+        self.ends = array("Q", accumulate(map(len, kept)))
+        self.tails, self.start, self.closed = [], 0, True
+        self.bytes = len(self.head) + len(self.data) + 8 * len(self.ends)
 
     def wake(self) -> None:
         waiters, self.waiters = self.waiters, []
+        self.waiting = False
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(True)
 
     def after(self, after: int) -> LogBatch:
+        if self.flush is not None and not self.closed:
+            self.flush()
         wanted = after + 1
         if wanted < self.first:
             raise LogGone(f"events before seq {self.first} are no longer kept")
-        begin = self.start + (wanted - self.first)
-        tails = self.tails[begin : begin + READ_BATCH]
-        terminal = self.closed and begin + len(tails) == len(self.tails)
-        return LogBatch(wanted, tails, terminal, head=self.head)
+        if not self.closed:
+            begin = self.start + (wanted - self.first)
+            return LogBatch(wanted, self.tails[begin : begin + READ_BATCH], head=self.head)
+        data, ends = self.data, self.ends
+        begin = wanted - self.first
+        end = min(begin + READ_BATCH, len(ends))
+        start = ends[begin - 1] if 0 < begin <= len(ends) else 0
+        tails = []
+        for k in range(begin, end):
+            stop = ends[k]
+            tails.append(data[start:stop])
+            start = stop
+        return LogBatch(wanted, tails, end == len(ends), head=self.head)
 
 
 def _quiet(waiter: asyncio.Future[bool]) -> None:
@@ -248,6 +309,9 @@ class InMemoryEventLog:
         if log is not None:
             log.wake()  # (its readers look again and find it gone)
 
+    def writer(self, key: str) -> LogWriter | None:
+        return self._logs.get(key)
+
     async def size(self, key: str) -> int:
         log = self._logs.get(key)
         return 0 if log is None else log.bytes
@@ -261,6 +325,7 @@ async def _woken(log: _Log, idle: float | None) -> bool:
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[bool] = loop.create_future()
     log.waiters.append(waiter)
+    log.waiting = True
     timer = None if idle is None else loop.call_later(idle, _quiet, waiter)
     try:
         await waiter
@@ -270,4 +335,5 @@ async def _woken(log: _Log, idle: float | None) -> bool:
         if waiter.cancelled() or not waiter.result():  # not woken by an append
             with contextlib.suppress(ValueError):
                 log.waiters.remove(waiter)
+            log.waiting = bool(log.waiters)
     return waiter.result()

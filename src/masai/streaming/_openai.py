@@ -146,7 +146,7 @@ class ChunkEncoder:
     and ``seq`` are encoded. Any other event takes the general path; the bytes are the same.
     """
 
-    __slots__ = ("_head", "_mids", "_sink", "_types", "chunk_id", "created", "model")
+    __slots__ = ("_custom_mid", "_head", "_mids", "_sink", "_types", "chunk_id", "created", "model")
 
     def __init__(self, model: str, chunk_id: str, created: int, *, sink: Sink | None = None):
         self.model = model
@@ -165,8 +165,7 @@ class ChunkEncoder:
         self._sink = sink
         #: Per event type: everything between the delta and the value of ``seq``.
         self._mids: dict[str, bytes] = {}
-        if sink is not None:
-            self._mid("custom")  # (``events()`` counts on it; others on first use)
+        self._custom_mid = self._mid("custom") if sink is not None else b""  # (others: on use)
 
     def chunk(self, delta: Delta, finish_reason: str | None = None) -> bytes:
         """A frame without event fields: the role chunk and the final ``stop`` chunk."""
@@ -209,23 +208,22 @@ class ChunkEncoder:
     def tails(self, batch: list[StreamingEvent]) -> list[bytes]:
         """Each event's frame without the ``head`` all of them begin with (a log keeps
         these, apart, to number them: the head is kept once)."""
-        parts: list[bytes] = []
-        append = parts.append
-        mine, cut = self._sink, len(self._head)
-        custom_mid = self._mids.get("custom")
-        for event in batch:
-            # Custom events straight from ``emit_custom_event``: their data is the delta.
-            if event._delta_is_data and event._md is None and event._sink is mine:
-                try:  # (``_dumps``, inlined)
-                    delta_json = _orjson_dumps(event.data)
-                except (TypeError, orjson.JSONEncodeError):
-                    delta_json = dumps(event.data)
-                # (An unbuilt event has its scope, and the stream numbered it.)
-                tail = (delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
-                append(b"%b%b%d%b}\n\n" % tail)  # type: ignore[str-format]
-            else:
-                append(self.event(event)[cut:])
-        return parts
+        tail = self.tail
+        return [tail(event) for event in batch]
+
+    def tail(self, event: StreamingEvent) -> bytes:
+        """One event's frame without the ``head``."""
+        # Custom events straight from ``emit_custom_event`` (the most frequent: progress):
+        # their data is the delta, their metadata their scope's, already serialised.
+        if event._delta_is_data and event._md is None and event._sink is self._sink:
+            try:  # (``_dumps``, inlined)
+                delta_json = _orjson_dumps(event.data)
+            except (TypeError, orjson.JSONEncodeError):
+                delta_json = dumps(event.data)
+            # (An unbuilt event has its scope, and the stream numbered it.)
+            tail = (delta_json, self._custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
+            return b"%b%b%d%b}\n\n" % tail  # type: ignore[str-format]
+        return self.event(event)[len(self._head) :]
 
     def _mid(self, kind: str) -> bytes:
         """Only for events of the encoder's own stream (``self._sink`` is set)."""

@@ -23,8 +23,8 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from ..agents import ApprovalTimeout, RunContext
@@ -36,7 +36,7 @@ from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._log import EventLog, InMemoryEventLog, LogBatch
 from ._openai import ChunkEncoder
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
-from ._stream import EventStream
+from ._stream import EventStream, LoggedStream
 from .handlers import EnhancedStreamHandler
 
 __all__ = ("Runs",)
@@ -85,7 +85,8 @@ class Runs:
         retention: float = 600.0,
         max_events: int = 100_000,
         approval_timeout: float = 3600.0,
-        max_kept_bytes: int = 256 * 2**20,
+        max_kept_bytes: int = 64 * 2**20,
+        gap: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if retention < 0 or max_events < 1 or approval_timeout <= 0 or max_kept_bytes < 1:
@@ -100,10 +101,15 @@ class Runs:
         self.approval_timeout = approval_timeout
         #: Finished runs' logs together hold at most about this much; the oldest go first.
         self.max_kept_bytes = max_kept_bytes
+        #: The least time between two appends of one run's events, asked before each (a
+        #: server answers more than 0 while it is busy: events that arrive meanwhile share one
+        #: append, one wake-up of each viewer and one write). ``None``: append at once.
+        self.gap = gap
         self.clock = clock
         self._live: dict[str, RunHandle] = {}
         self._kept: OrderedDict[str, tuple[RunRecord, int]] = OrderedDict()
         self._kept_bytes = 0
+        self._viewers: Counter[str] = Counter()  # connections reading each run's log now
         self._tasks: set[asyncio.Task[Any]] = set()
         self._expiry: dict[str, asyncio.TimerHandle] = {}
 
@@ -148,16 +154,41 @@ class Runs:
                 return final
             return await outcome
 
-        stream = handler.open_stream(run, session_id=session_id, run_id=record.run_id)
-        encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
-        handle.stream, handle.encoder = stream, encoder
-        record.model, record.created = handler.model, stream.created
+        record.model, record.created = handler.model, int(self.clock())
+        head = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created).head
         await self.store.create(record)
-        await self.log.open(record.key, head=encoder.head, max_entries=self.max_events)
+        await self.log.open(record.key, head=head, max_entries=self.max_events)
+        handle.stream, handle.encoder = self._stream(record, run, handler)
         self._live[record.key] = handle
         stop_listening = self.control.listen(record.key, handle.on_message)
         self.spawn(self._pump(handle, stop_listening, on_end))
         return handle
+
+    def _stream(
+        self, record: RunRecord, run: Callable[[], Awaitable[Any]], handler: EnhancedStreamHandler
+    ) -> tuple[EventStream, ChunkEncoder]:
+        """The run's stream: one that writes each event into the log as it is emitted, if the
+        log takes entries that way, else one the pump drains into the log in batches."""
+        identity = {"run_id": record.run_id, "session_id": record.session_id}
+        writer = self.log.writer(record.key)
+        if writer is not None:
+            logged = LoggedStream(
+                run,
+                model=handler.model,
+                accepts=handler.accepts,
+                created=record.created,
+                **identity,
+            )
+            logged.connect(writer)
+            return logged, logged.encoder
+        stream = EventStream(
+            run,
+            accepts=handler.accepts,
+            max_buffered_events=handler.max_buffered_events,
+            created=record.created,
+            **identity,
+        )
+        return stream, ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
 
     async def _pump(
         self,
@@ -171,13 +202,21 @@ class Runs:
         log, key = self.log, record.key
         record.status, record.started_at = "running", self.clock()
         await self.store.update(record)
+        gap, loop = self.gap, asyncio.get_running_loop()
+        last = loop.time()
         stream.start()
         try:
-            while (batch := await stream.next_batch()) is not None:
+            while True:
+                pause = gap() if gap is not None and not stream.finished else 0.0
+                if pause and (wait := last + pause - loop.time()) > 0:
+                    await asyncio.sleep(wait)  # a busy server: gather events
+                if (batch := await stream.next_batch()) is None:
+                    break
                 if batch:
                     first = cast(int, batch[0].seq)  # (numbered: an int)
                     record.event_count += len(batch)
                     await log.append(key, LogBatch(first, encoder.tails(batch)))
+                    last = loop.time()
         finally:
             stop_listening()
             await self._finish(handle, stream, encoder)
@@ -188,6 +227,8 @@ class Runs:
         """The run's terminal entry (``stop`` chunk or ``error`` event), its final record."""
         record = handle.record
         await stream.aclose()
+        if isinstance(stream, LoggedStream):
+            stream.flush()  # (what it still held back)
         error = handle.handler.outcome_error(stream)
         event, frame = handle.handler.terminal(stream, encoder)
         seq = stream.next_seq if event is None else stream.next_seq - 1
@@ -206,19 +247,32 @@ class Runs:
 
     async def _keep(self, record: RunRecord) -> None:
         """Keep the finished run for its retention, and within the bytes all finished runs
-        may hold: over them, the oldest finished runs are forgotten early (410 from then)."""
-        loop = asyncio.get_running_loop()
-
-        self._expiry[record.key] = loop.call_later(
-            self.retention, lambda: self.spawn(self._expire(record))
-        )
+        may hold: over them, the oldest finished runs nobody is reading are forgotten early
+        (410 from then). A run being read is never forgotten under its reader."""
+        self._expire_later(record, self.retention)
         size = await self.log.size(record.key)
         self._kept[record.key] = (record, size)
         self._kept_bytes += size
-        while self._kept_bytes > self.max_kept_bytes and len(self._kept) > 1:
-            oldest, _ = next(iter(self._kept.values()))
-            logger.info("forgetting run %s early: finished runs hold too much", oldest.run_id)
-            await self._expire(oldest)
+        if self._kept_bytes > self.max_kept_bytes:
+            for oldest, _ in list(self._kept.values()):
+                if self._kept_bytes <= self.max_kept_bytes:
+                    break
+                if oldest is not record and not self._viewers[oldest.key]:
+                    logger.info(
+                        "forgetting run %s early: finished runs hold too much", oldest.run_id
+                    )
+                    await self._expire(oldest)
+
+    def _expire_later(self, record: RunRecord, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            if self._viewers[record.key]:  # still being read: look again in a while
+                self._expire_later(record, max(min(self.retention, 60.0), 1.0))
+            else:
+                self.spawn(self._expire(record))
+
+        self._expiry[record.key] = loop.call_later(delay, due)
 
     async def _expire(self, record: RunRecord) -> None:
         timer = self._expiry.pop(record.key, None)
@@ -232,7 +286,12 @@ class Runs:
 
     # -- finding -----------------------------------------------------------------------------
     async def get(self, owner: str, run_id: str) -> RunRecord:
-        return await self.store.get(owner, run_id)
+        record = await self.store.get(owner, run_id)
+        handle = self._live.get(record.key)
+        if handle is not None and isinstance(handle.stream, LoggedStream):
+            handle.stream.flush()  # (its events are counted as they are written)
+            record.event_count = handle.stream.next_seq
+        return record
 
     async def list_runs(self, owner: str, status: RunStatus | None = None) -> list[RunRecord]:
         return await self.store.list(owner, status)
@@ -248,6 +307,22 @@ class Runs:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def attach(self, record: RunRecord) -> None:
+        """A connection starts reading the run's log (its log is kept while it reads)."""
+        self._viewers[record.key] += 1
+
+    def detach(self, record: RunRecord, *, ended: bool) -> None:
+        """That connection is done; ``ended``: it read to the end. A run whose policy is
+        ``cancel`` is cancelled when its last viewer leaves before the end."""
+        key = record.key
+        self._viewers[key] -= 1
+        if self._viewers[key] > 0:
+            return
+        del self._viewers[key]
+        handle = self._live.get(key)
+        if not ended and record.on_disconnect == "cancel" and handle is not None:
+            handle.interrupt(RunCancelled(f"run {record.run_id}: its last viewer left"))
 
     def handle(self, record: RunRecord) -> RunHandle | None:
         """The live run behind ``record``, if this process executes it."""

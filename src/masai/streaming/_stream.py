@@ -23,8 +23,10 @@ from .._sinks import Sink
 from ..events import StreamingEvent
 from ..exceptions import RunCancelled, StreamClosed
 from ._channel import EventChannel
+from ._log import LogWriter
+from ._openai import ChunkEncoder
 
-__all__ = ("DEFAULT_MAX_BUFFERED_EVENTS", "EventStream")
+__all__ = ("DEFAULT_MAX_BUFFERED_EVENTS", "EventStream", "LoggedStream")
 
 logger = logging.getLogger("masai.streaming")
 
@@ -56,8 +58,9 @@ class EventStream(Sink):
         max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
         run_id: str | None = None,
         session_id: str | None = None,
+        created: int | None = None,
     ) -> None:
-        super().__init__(accepts=accepts, run_id=run_id, session_id=session_id)
+        super().__init__(accepts=accepts, run_id=run_id, session_id=session_id, created=created)
         self._run = run
         self._channel: EventChannel[StreamingEvent] = EventChannel(max_buffered_events)
         self.offer = self._channel.offer
@@ -182,3 +185,99 @@ class EventStream(Sink):
             await asyncio.wait([task])
         if not task.done():
             logger.warning("run %s ignored cancellation for %ss", self.run_id, CANCEL_GRACE_SECONDS)
+
+
+#: Most events a ``LoggedStream`` holds before it writes them to its log, whoever reads.
+FLUSH_AT = 256
+
+
+class LoggedStream(EventStream):
+    """A run's stream whose events go straight into the run's log, with no task in between:
+    the emitting task adds each event to a short pending list, and the list is numbered,
+    encoded (as one batch) and written to the log when a reader is waiting for it (at once,
+    so live viewers see each event the moment it happens), when a reader comes to read (a
+    paced viewer gathers what arrived meanwhile), when it holds ``FLUSH_AT`` events, and at the
+    end. The log is the buffer (bounded by its window): a run never waits for a viewer. For
+    logs that take entries synchronously (``EventLog.writer``); the consumer's
+    ``next_batch()`` only says that the run ended."""
+
+    __slots__ = ("_open", "_pending", "_writer", "encoder")
+
+    def __init__(
+        self,
+        run: Callable[[], Awaitable[Any]],
+        *,
+        model: str,
+        accepts: Container[str] | None = None,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        created: int | None = None,
+    ) -> None:
+        super().__init__(
+            run, accepts=accepts, run_id=run_id, session_id=session_id, created=created
+        )
+        #: Encodes this stream's frames (its ``head`` is what the log keeps once).
+        self.encoder = ChunkEncoder(model, self.chunk_id, self.created, sink=self)
+        self._writer: LogWriter | None = None
+        self._open: LogWriter | None = None  # the writer while the run can still emit
+        self._pending: list[StreamingEvent] = []
+        self.offer = self._log
+
+    def connect(self, writer: LogWriter) -> None:
+        """Where entries go; before ``start``."""
+        self._writer = self._open = writer
+        writer.before_read(self.flush)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._open = None
+        super()._ended(task)
+
+    def flush(self) -> None:
+        """Number, encode and write what is pending."""
+        pending = self._pending
+        if pending and self._writer is not None:
+            self._pending = []
+            first = self.next_seq
+            self.number(pending)
+            self._writer.write(first, self.encoder.tails(pending))
+
+    def _log(self, event: StreamingEvent) -> bool:
+        """Every emit's path: keep the event for the next write, or write now if a reader
+        waits for it (or enough are pending)."""
+        writer = self._open
+        if writer is None:
+            return False
+        pending = self._pending
+        pending.append(event)
+        if writer.waiting or len(pending) >= FLUSH_AT:
+            self.flush()
+        return True
+
+    async def send(self, event: StreamingEvent) -> None:
+        if not self._log(event):
+            self._closed_emit(event)
+
+    def send_sync(self, event: StreamingEvent) -> None:
+        loop = self.loop
+        assert loop is not None, "send_sync before start"
+        if threading.get_ident() == self._loop_thread:
+            if not self._log(event):
+                self._closed_emit(event)
+            return
+        # From a worker thread: logged on the loop, in order; the thread waits for it, so an
+        # emit after the run ended raises here (``RunCancelled`` stops a cancelled tool).
+        logged: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def log() -> None:
+            try:
+                logged.set_result(self._log(event))
+            except BaseException as exc:  # (a writer's error belongs to the emitting thread)
+                logged.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(log)
+        except RuntimeError:  # the loop is closed: the stream is long gone
+            self._closed_emit(event)
+            return
+        if not logged.result():
+            self._closed_emit(event)

@@ -111,6 +111,11 @@ class EnhancedStreamHandler:
         # queue is context-local, so a handler shared by concurrent requests keeps them apart.
         self._queue_var: ContextVar[Any] = ContextVar(f"masai.event_queue.{id(self)}", default=None)
 
+    @property
+    def accepts(self) -> TypeFilter:
+        """The event types this handler's streams take."""
+        return self._accepts
+
     # -- the spec's members ------------------------------------------------------------------
     @property
     def event_queue(self) -> Any:
