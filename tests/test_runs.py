@@ -368,3 +368,34 @@ async def test_a_decision_sent_the_moment_the_question_shows_is_taken() -> None:
                 await handle.approve(event.metadata["tool_call_id"], approved=True)
         assert (await handle.wait()).status == "completed"
     assert len(published) == 20
+
+
+@pytest.mark.parametrize("max_entries", [100_000, 700, 37])
+async def test_every_cursor_reads_the_same_entries_across_chunks_and_trims(
+    max_entries: int,
+) -> None:
+    """The log keeps older entries in chunks (see ``_log.CHUNK``): whatever the batch sizes,
+    the window and the cursor, a read gives exactly the kept entries after the cursor."""
+    rng = random.Random(max_entries)
+    log = InMemoryEventLog()
+    await log.open("k", head=b"H", max_entries=max_entries)
+    written: list[bytes] = []
+    while len(written) < 2_500:
+        batch = [b"e%d" % (len(written) + i) for i in range(rng.choice([1, 3, 200, 511, 700]))]
+        await log.append("k", LogBatch(len(written), batch))
+        written += batch
+    await log.append("k", LogBatch(len(written), [b"end"], terminal=True))
+    written.append(b"end")
+    first_kept = max(len(written) - max_entries, 0)
+    for cursor in [*rng.sample(range(-1, len(written)), 60), first_kept - 1, len(written) - 1]:
+        if cursor + 1 < first_kept:
+            with pytest.raises(LogGone):
+                await log.read("k", cursor)
+            continue
+        got: list[bytes] = []
+        after = cursor
+        while (batch := await log.read("k", after)) is not None:
+            assert batch.first == after + 1
+            got += batch.tails
+            after = batch.last
+        assert got == written[cursor + 1 :], cursor
