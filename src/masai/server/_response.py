@@ -141,6 +141,9 @@ class LogStreamResponse(Response):
                 following = len(batch) < READ_BATCH
                 if batch.live_since is not None and not paced:  # how late is a live write?
                     pacing.waited(loop.time() - batch.live_since)
+                if batch.terminal:  # the run's end and [DONE]: one write
+                    await write(encoder.entries(batch) + encoder.finish(), more=False)
+                    return True
                 await write(encoder.entries(batch))
             elif loop.time() - last_write >= interval:
                 await write(PING)
