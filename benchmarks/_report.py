@@ -194,8 +194,17 @@ def http_rows(http: dict[str, Any]) -> Rows:
         latency = f"emit→receive {pct[:3]}, {light}"
         rows.add(latency, mine["light"][pct], base["light"][pct], base_name, "ms")
     idle_rss, base_idle = mine["idle"]["rss_mb"], base["idle"]["rss_mb"]
-    idle = f"server RSS, {http['idle_streams']:,} idle SSE connections"
+    idle = f"server RSS, {http['idle_streams']:,} idle SSE connections (a fresh server)"
     rows.add(idle, idle_rss, base_idle, base_name, "MB", "≤ 150", idle_rss <= 150)
+    if "rss_after_load_mb" in mine:
+        rows.add(
+            "server RSS after the workloads above (masai keeps finished runs' logs for "
+            "reconnects: --run-retention-max-bytes, 64 MiB)",
+            mine["rss_after_load_mb"],
+            base["rss_after_load_mb"],
+            base_name,
+            "MB",
+        )
     return rows
 
 

@@ -253,6 +253,15 @@ async def measure(quick: bool, server_options: list[str]) -> dict[str, Any]:
             # Capacity: the same clients, events emitted back to back (the 1/ms workload caps
             # every server at 100 clients × 1,000/s, so it cannot show what a server sustains).
             result[name]["saturated"] = await _median_run(url, streams, 3 * count, repeats, 0.0)
+            result[name]["rss_after_load_mb"] = rss_mb(proc.pid)
+        finally:
+            stop(proc)
+        # Idle connections on a fresh server: what they cost, not what the runs above left
+        # (masai keeps finished runs' logs for reconnects, up to --run-retention-max-bytes).
+        proc, url = start()
+        pin(proc.pid, 0)
+        try:
+            await throughput(url, 10, 50, 0.001)  # warm-up
             result[name]["idle"] = await idle_rss(url, proc.pid, idle_streams)
         finally:
             stop(proc)
