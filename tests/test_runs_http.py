@@ -465,3 +465,30 @@ async def test_a_run_waits_for_its_decision_with_nobody_watching() -> None:
             record = await wait_status(other, run_id, "completed")
             assert "published 'quietly' x1" in record["answer"]
         assert published(registry) == [{"text": "quietly", "copies": 1}]
+
+
+def test_bad_input_to_the_run_routes_is_a_clear_4xx() -> None:
+    """Cursors that are not a seq, run ids no route could hold, a malformed decision, both an
+    agent and a system: each a 4xx in the JSON error shape, never a 500."""
+    with serve(approval_registry()) as server, httpx.Client(base_url=server.url) as client:
+        created = client.post("/runs", json={"agent": "publisher", "query": "x", "run_id": "r1"})
+        assert created.status_code == 201
+        cases = [
+            client.get("/runs/r1/events", headers={"Last-Event-ID": "abc"}),
+            client.get("/runs/r1/events", headers={"Last-Event-ID": "-7"}),
+            client.get("/runs/r1/events", params={"after": "-5"}),
+            client.get("/runs/r1/events", params={"after": "soon"}),
+            client.get("/runs", params={"status": "sleeping"}),
+            client.get("/runs/bad%20id"),
+            client.post("/runs", json={"agent": "publisher", "query": "x", "run_id": "a b"}),
+            client.post("/runs", json={"agent": "publisher", "system": "s", "query": "x"}),
+            client.post("/runs", json={"agent": "publisher", "query": "x", "on_disconnect": "x"}),
+            client.post("/runs/r1/approvals/call_x", json={"approved": "yes"}),
+            client.post("/runs/r1/approvals/call_x", json={"approved": True, "extra": 1}),
+        ]
+        for response in cases:
+            assert 400 <= response.status_code < 500, (response.request.url, response.text)
+            assert set(response.json()["error"]) == {"message", "type", "code"}
+        statuses = [r.status_code for r in cases]
+        assert statuses == [400, 400, 422, 422, 422, 422, 422, 422, 422, 422, 422]
+        client.post("/runs/r1/cancel", params={"wait": "true"})
