@@ -22,8 +22,7 @@ from masai.events import (
     emit_event,
     set_streaming_callback,
 )
-from masai.streaming import EnhancedStreamHandler
-from masai.streaming._openai import event_delta
+from masai.streaming import EnhancedStreamHandler, event_delta
 from masai.tools import LangChainTool, ToolArgumentsError
 from tests.support.sse import chunks, events
 
@@ -161,16 +160,25 @@ def last_tool_results(model: ScriptedModel) -> str:
     return model.requests[-1].messages[-1].content
 
 
+class Publishing:
+    """An agent calling ``publish`` (which needs approval) in a task, asking ``channel``."""
+
+    def __init__(self, query: str = "Publish Q3", **tool_options: Any) -> None:
+        self.published = Published(**tool_options)
+        agent, self.model = make_agent(publish_turns(), [self.published.tool])
+        self.channel = QueueApprovals()
+        self.run = asyncio.create_task(
+            agent.initiate_agent(query, context=RunContext(approvals=self.channel))
+        )
+
+
 # -- approved, denied, edited -------------------------------------------------------------------
 
 
 async def test_approved_call_runs_once_and_streams_the_decision(recorder: Recorder) -> None:
-    published = Published()
-    agent, model = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish Q3", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing()
+    published, channel, run = publishing.published, publishing.channel, publishing.run
+    model = publishing.model
     request = await channel.decide(True)
     final = await run
 
@@ -215,12 +223,9 @@ async def test_approved_call_runs_once_and_streams_the_decision(recorder: Record
 
 
 async def test_denied_call_never_runs_and_the_model_reads_why(recorder: Recorder) -> None:
-    published = Published()
-    agent, model = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish Q3", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing()
+    published, channel, run = publishing.published, publishing.channel, publishing.run
+    model = publishing.model
     await channel.decide(False, reason="not before the board meeting")
     final = await run
 
@@ -251,12 +256,9 @@ async def test_denied_without_reason() -> None:
 
 
 async def test_edited_arguments_are_what_runs(recorder: Recorder) -> None:
-    published = Published()
-    agent, model = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish Q3", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing()
+    published, channel, run = publishing.published, publishing.channel, publishing.run
+    model = publishing.model
     await channel.decide(True, arguments={"report": "q3-final", "copies": "2"})
     await run
 
@@ -269,12 +271,8 @@ async def test_edited_arguments_are_what_runs(recorder: Recorder) -> None:
 
 
 async def test_invalid_edited_arguments_are_refused_and_the_call_keeps_waiting() -> None:
-    published = Published()
-    agent, _ = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish Q3", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing()
+    published, channel, run = publishing.published, publishing.channel, publishing.run
     request, future = await channel.next()
     with pytest.raises(ToolArgumentsError, match="copies"):
         request.validate({"report": "q3", "copies": "many"})
@@ -289,12 +287,8 @@ async def test_invalid_edited_arguments_are_refused_and_the_call_keeps_waiting()
 
 
 async def test_the_tools_approval_timeout_reaches_the_channel() -> None:
-    published = Published(approval_timeout=600)
-    agent, _ = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish Q3", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing(approval_timeout=600)
+    channel, run = publishing.channel, publishing.run
     request = await channel.decide(True)
     await run
     assert request.timeout == 600
@@ -518,12 +512,8 @@ async def test_approval_timeout_cancels_the_other_parallel_calls(recorder: Recor
 
 
 async def test_cancelling_while_waiting_withdraws_the_request(recorder: Recorder) -> None:
-    published = Published()
-    agent, _ = make_agent(publish_turns(), [published.tool])
-    channel = QueueApprovals()
-    run = asyncio.create_task(
-        agent.initiate_agent("Publish", context=RunContext(approvals=channel))
-    )
+    publishing = Publishing("Publish")
+    published, channel, run = publishing.published, publishing.channel, publishing.run
     request, future = await channel.next()
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
