@@ -259,7 +259,7 @@ async def log_cost(n: int, repeats: int) -> dict[str, Any]:
         handle = await runs.start(FakeAgent(n), "q")
         frames = 0
         async for batch in runs.follow(handle.record.owner, handle.run_id):
-            frames += len(batch.frames)
+            frames += len(batch)
         return frames
 
     async def events() -> int:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
 from masai.memory import LOCAL_OWNER as LOCAL
-from masai.models import ModelRequest
 from masai.streaming import (
     ApprovalConflict,
     ApprovalNotFound,
@@ -28,42 +27,18 @@ from masai.streaming import (
 )
 from masai.tools import ToolArgumentsError
 from tests.support.models import wait_until
+from tests.support.registries import approval_registry, ticker_registry
 
 
 def ticker(count: int = 200, interval: float = 0.001) -> Any:
     """An agent whose tool emits ``count`` progress events ``interval`` apart."""
-
-    @tool
-    async def tick(count: int) -> str:
-        """Ticks."""
-        for i in range(count):
-            await emit_custom_event(f"tick {i}", {"i": i})
-            await asyncio.sleep(interval)
-        return "done"
-
-    def decide(request: ModelRequest) -> dict[str, Any]:
-        if request.component == "router":
-            return {"tool": "tick", "tool_input": {"count": count}}
-        return {"satisfied": True, "answer": "ticked"}
-
-    manager = AgentManager(logging=False)
-    return manager.create_agent("ticker", [tick], AgentDetails(["t"]), model=FunctionModel(decide))
+    return ticker_registry(count, interval).get("ticker").agent
 
 
 def publisher(published: list[dict[str, Any]], approval_timeout: float | None = None) -> Any:
-    @tool(requires_approval=True, approval_timeout=approval_timeout)
-    async def publish(text: str, copies: int = 1) -> str:
-        """Publishes."""
-        published.append({"text": text, "copies": copies})
-        return f"published {text} x{copies}"
-
-    def decide(request: ModelRequest) -> dict[str, Any]:
-        if request.component == "router":
-            return {"tool": "publish", "tool_input": {"text": "the report"}}
-        return {"satisfied": True, "answer": request.messages[-1].content}
-
-    manager = AgentManager(logging=False)
-    return manager.create_agent("pub", [publish], AgentDetails(["p"]), model=FunctionModel(decide))
+    """An agent whose ``publish(text=<query>)`` needs approval; it answers with the tool's
+    result or the denial. ``published`` gets each real execution."""
+    return approval_registry(approval_timeout, published).get("publisher").agent
 
 
 def ticks(entries: list[LogEntry]) -> list[int]:
@@ -78,13 +53,39 @@ async def read_all(handle: RunHandle, after: int = -1) -> list[LogEntry]:
     return [entry async for entry in handle.entries(after)]
 
 
+#: Makes a ``Runs`` (keyword options as ``Runs``), over one kind of log or the other.
+NewRuns = Callable[..., Runs]
+
+
+class BatchedLog(InMemoryEventLog):
+    """The same log without a synchronous writer: a run's events then reach it in batches,
+    from a task of their own, as they will reach a log in another process."""
+
+    def writer(self, key: str) -> None:
+        return None
+
+
+@pytest.fixture(params=["inline", "batched"])
+def new_runs(request: pytest.FixtureRequest) -> NewRuns:
+    """``Runs(**options)`` over a log the run writes into itself, and over one it cannot."""
+
+    def make(**options: Any) -> Runs:
+        if request.param == "batched":
+            options.setdefault("log", BatchedLog())
+        return Runs(**options)
+
+    return make
+
+
 # -- the log ---------------------------------------------------------------------------------
 
 
-async def test_a_reader_resumed_at_every_position_gets_every_entry_once() -> None:
+async def test_a_reader_resumed_at_every_position_gets_every_entry_once(
+    new_runs: Callable[..., Runs],
+) -> None:
     """200 readers, one per drop position, each dropping and coming back while the run emits
     one event per ms: each one's entries, put together, are exactly the run's."""
-    runs = Runs()
+    runs = new_runs()
     handle = await runs.start(ticker(200), "go")
     rng = random.Random(7)
 
@@ -118,7 +119,8 @@ async def test_the_log_keeps_a_window_and_says_when_a_cursor_is_before_it() -> N
     kept = await log.read("k", 14)
     assert kept is not None and kept.first == 15
     assert kept.tails == [b"x%d" % seq for seq in range(15, 25)] and not kept.terminal
-    assert kept.frames[0] == b"Hx15" and kept.data == b"".join(b"Hx%d" % s for s in range(15, 25))
+    assert next(kept.entries()).frame == b"Hx15"
+    assert kept.data == b"".join(b"Hx%d" % s for s in range(15, 25))
     quiet = await log.read("k", 24, idle=0.01)  # nothing yet: a quiet spell
     assert quiet is not None and len(quiet) == 0
     with pytest.raises(ValueError):
@@ -146,8 +148,10 @@ async def test_a_waiting_reader_is_woken_by_an_append_not_by_polling() -> None:
     assert replayed is not None and replayed.live_since is None
 
 
-async def test_a_slow_viewer_slows_neither_the_run_nor_a_fast_viewer() -> None:
-    runs = Runs()
+async def test_a_slow_viewer_slows_neither_the_run_nor_a_fast_viewer(
+    new_runs: Callable[..., Runs],
+) -> None:
+    runs = new_runs()
     handle = await runs.start(ticker(100), "go")
     slow_seen: list[int] = []
 
@@ -165,8 +169,10 @@ async def test_a_slow_viewer_slows_neither_the_run_nor_a_fast_viewer() -> None:
     assert slow_seen == [e.seq for e in fast]
 
 
-async def test_a_viewer_that_joins_after_the_end_gets_the_whole_run() -> None:
-    runs = Runs()
+async def test_a_viewer_that_joins_after_the_end_gets_the_whole_run(
+    new_runs: Callable[..., Runs],
+) -> None:
+    runs = new_runs()
     handle = await runs.start(ticker(20), "go")
     record = await handle.wait()
     late = await read_all(handle)
@@ -180,8 +186,8 @@ async def test_a_viewer_that_joins_after_the_end_gets_the_whole_run() -> None:
 # -- retention and owners --------------------------------------------------------------------
 
 
-async def test_a_finished_run_is_gone_after_its_retention() -> None:
-    runs = Runs(retention=0.1)
+async def test_a_finished_run_is_gone_after_its_retention(new_runs: NewRuns) -> None:
+    runs = new_runs(retention=0.1)
     handle = await runs.start(ticker(5), "go", owner="alice")
     await handle.wait()
     assert (await runs.get("alice", handle.run_id)).status == "completed"
@@ -192,8 +198,8 @@ async def test_a_finished_run_is_gone_after_its_retention() -> None:
         await anext(aiter(runs.follow("alice", handle.run_id)))
 
 
-async def test_a_long_run_keeps_its_last_events_only() -> None:
-    runs = Runs(max_events=50)
+async def test_a_long_run_keeps_its_last_events_only(new_runs: NewRuns) -> None:
+    runs = new_runs(max_events=50)
     handle = await runs.start(ticker(200), "go")
     record = await handle.wait()
     with pytest.raises(LogGone):
@@ -202,8 +208,8 @@ async def test_a_long_run_keeps_its_last_events_only() -> None:
     assert [e.seq for e in tail] == list(range(record.event_count - 9, record.event_count + 1))
 
 
-async def test_runs_are_their_owners_and_ids_may_be_chosen() -> None:
-    runs = Runs()
+async def test_runs_are_their_owners_and_ids_may_be_chosen(new_runs: NewRuns) -> None:
+    runs = new_runs()
     mine = await runs.start(ticker(3), "go", owner="alice", run_id="report-1")
     with pytest.raises(RunExists):
         await runs.start(ticker(3), "go", owner="alice", run_id="report-1")
@@ -221,8 +227,10 @@ async def test_runs_are_their_owners_and_ids_may_be_chosen() -> None:
 # -- cancel ------------------------------------------------------------------------------------
 
 
-async def test_cancel_ends_the_run_with_a_cancelled_error_for_every_viewer() -> None:
-    runs = Runs()
+async def test_cancel_ends_the_run_with_a_cancelled_error_for_every_viewer(
+    new_runs: Callable[..., Runs],
+) -> None:
+    runs = new_runs()
     handle = await runs.start(ticker(10_000), "go")
     viewers = [asyncio.create_task(read_all(handle)) for _ in range(2)]
 
@@ -256,17 +264,19 @@ async def waiting_call(handle: RunHandle) -> str:
     raise AssertionError("no approval was asked for")
 
 
-async def test_an_approved_call_runs_once_and_the_decision_is_recorded() -> None:
+async def test_an_approved_call_runs_once_and_the_decision_is_recorded(
+    new_runs: Callable[..., Runs],
+) -> None:
     published: list[dict[str, Any]] = []
-    runs = Runs()
-    handle = await runs.start(publisher(published), "go", owner="alice")
+    runs = new_runs()
+    handle = await runs.start(publisher(published), "the report", owner="alice")
     call_id = await waiting_call(handle)
     assert published == []  # nothing runs before a decision
     assert handle.record.pending_approvals[call_id]["tool_name"] == "publish"
     await handle.approve(call_id, approved=True, by="alice")
     record = await handle.wait()
     assert published == [{"text": "the report", "copies": 1}]
-    assert record.status == "completed" and "published the report x1" in (record.answer or "")
+    assert record.status == "completed" and "published 'the report' x1" in (record.answer or "")
     decisions = [e async for e in handle.events() if e.event_type == "approval"]
     (decision,) = [e.data["approval"] for e in decisions]
     assert decision["approved"] is True and decision["decided_by"] == "alice"
@@ -274,9 +284,9 @@ async def test_an_approved_call_runs_once_and_the_decision_is_recorded() -> None
         await handle.approve(call_id, approved=False)
 
 
-async def test_a_denial_reaches_the_model_with_its_reason() -> None:
+async def test_a_denial_reaches_the_model_with_its_reason(new_runs: NewRuns) -> None:
     published: list[dict[str, Any]] = []
-    runs = Runs()
+    runs = new_runs()
     handle = await runs.start(publisher(published), "go")
     call_id = await waiting_call(handle)
     await handle.approve(call_id, approved=False, reason="not before Monday")
@@ -285,9 +295,11 @@ async def test_a_denial_reaches_the_model_with_its_reason() -> None:
     assert "not before Monday" in (record.answer or "")
 
 
-async def test_edited_arguments_are_checked_before_they_are_accepted() -> None:
+async def test_edited_arguments_are_checked_before_they_are_accepted(
+    new_runs: Callable[..., Runs],
+) -> None:
     published: list[dict[str, Any]] = []
-    runs = Runs()
+    runs = new_runs()
     handle = await runs.start(publisher(published), "go")
     call_id = await waiting_call(handle)
     with pytest.raises(ToolArgumentsError):
@@ -300,9 +312,11 @@ async def test_edited_arguments_are_checked_before_they_are_accepted() -> None:
     assert published == [{"text": "edited", "copies": 3}]
 
 
-async def test_a_call_nobody_decides_on_ends_the_run_when_its_time_is_up() -> None:
+async def test_a_call_nobody_decides_on_ends_the_run_when_its_time_is_up(
+    new_runs: Callable[..., Runs],
+) -> None:
     published: list[dict[str, Any]] = []
-    runs = Runs()
+    runs = new_runs()
     handle = await runs.start(publisher(published, approval_timeout=0.2), "go")
     record = await handle.wait()  # nobody watches, nobody decides
     assert published == []
@@ -311,17 +325,19 @@ async def test_a_call_nobody_decides_on_ends_the_run_when_its_time_is_up() -> No
     assert last.event is not None and last.event.metadata["error_code"] == "approval_timeout"
 
 
-async def test_the_manager_default_approval_timeout_applies() -> None:
-    runs = Runs(approval_timeout=0.2)
+async def test_the_manager_default_approval_timeout_applies(new_runs: NewRuns) -> None:
+    runs = new_runs(approval_timeout=0.2)
     record = await (await runs.start(publisher([]), "go")).wait()
     assert record.stop_reason == "approval_timeout"
 
 
 @pytest.mark.parametrize("pause", [None, 0.0])
-async def test_a_cancel_right_after_the_start_is_never_lost(pause: float | None) -> None:
+async def test_a_cancel_right_after_the_start_is_never_lost(
+    pause: float | None, new_runs: Callable[..., Runs]
+) -> None:
     """Cancelled before the run's task ever ran (``pause=0``: one loop turn), or before its
     pump started it (``None``): it still ends, cancelled, for every viewer."""
-    runs = Runs()
+    runs = new_runs()
     handle = await runs.start(ticker(1000), "go")
     if pause is not None:
         await asyncio.sleep(pause)
@@ -332,8 +348,10 @@ async def test_a_cancel_right_after_the_start_is_never_lost(pause: float | None)
     assert last.event is not None and last.event.metadata["error_code"] == "cancelled"
 
 
-async def test_finished_runs_hold_a_bounded_number_of_bytes_oldest_forgotten_first() -> None:
-    runs = Runs(max_kept_bytes=60_000)  # a 100-tick run's log holds about 60 KB
+async def test_finished_runs_hold_a_bounded_number_of_bytes_oldest_forgotten_first(
+    new_runs: Callable[..., Runs],
+) -> None:
+    runs = new_runs(max_kept_bytes=60_000)  # a 100-tick run's log holds about 60 KB
     first = await runs.start(ticker(100, 0), "go", run_id="first")
     await first.wait()
     assert (await runs.get(LOCAL, "first")).status == "completed"
@@ -356,11 +374,13 @@ def test_run_retention_comes_from_the_environment_and_is_checked() -> None:
         ServerSettings.build(ServerSettings.from_environment({"MASAI_RUN_RETENTION": "-1"}))
 
 
-async def test_a_decision_sent_the_moment_the_question_shows_is_taken() -> None:
+async def test_a_decision_sent_the_moment_the_question_shows_is_taken(
+    new_runs: Callable[..., Runs],
+) -> None:
     """The call is registered before ``approval_required`` is emitted: a viewer that
     answers at once (in the same loop turn it sees the event) never gets 'no such call'."""
     published: list[dict[str, Any]] = []
-    runs = Runs()
+    runs = new_runs()
     for _ in range(20):
         handle = await runs.start(publisher(published), "go")
         async for event in handle.events():

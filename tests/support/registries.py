@@ -72,11 +72,13 @@ def _observed(request: ModelRequest) -> str:
     return last.removeprefix("Tool results:\n") if last.startswith("Tool results:") else ""
 
 
-def approval_registry(approval_timeout: float | None = None) -> Registry:
+def approval_registry(
+    approval_timeout: float | None = None, published: list[dict[str, Any]] | None = None
+) -> Registry:
     """``publisher``: calls ``publish(text=<query>)``, which needs a person's approval, then
     answers with what the tool returned (or the denial): the test sees what really ran.
-    ``published`` counts the tool's real executions."""
-    published: list[dict[str, Any]] = []
+    ``published`` (``registry.published``) gets the tool's real executions."""
+    published = [] if published is None else published
 
     @tool(requires_approval=True, approval_timeout=approval_timeout)
     async def publish(text: str, copies: int = 1) -> str:

@@ -89,11 +89,6 @@ class LogBatch:
         head = self.head
         return head + head.join(self.tails) if self.tails else b""
 
-    @property
-    def frames(self) -> list[bytes]:
-        head = self.head
-        return [head + tail for tail in self.tails]
-
     def entries(self) -> Iterator[LogEntry]:
         end, head, first = len(self.tails) - 1, self.head, self.first
         for i, tail in enumerate(self.tails):

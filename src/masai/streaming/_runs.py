@@ -214,7 +214,6 @@ class Runs:
                     break
                 if batch:
                     first = cast(int, batch[0].seq)  # (numbered: an int)
-                    record.event_count += len(batch)
                     await log.append(key, LogBatch(first, encoder.tails(batch)))
                     last = loop.time()
         finally:
@@ -253,15 +252,17 @@ class Runs:
         size = await self.log.size(record.key)
         self._kept[record.key] = (record, size)
         self._kept_bytes += size
-        if self._kept_bytes > self.max_kept_bytes:
-            for oldest, _ in list(self._kept.values()):
-                if self._kept_bytes <= self.max_kept_bytes:
-                    break
-                if oldest is not record and not self._viewers[oldest.key]:
-                    logger.info(
-                        "forgetting run %s early: finished runs hold too much", oldest.run_id
-                    )
-                    await self._expire(oldest)
+        excess = self._kept_bytes - self.max_kept_bytes
+        forget = []
+        for key, (oldest, kept) in self._kept.items():  # (oldest first; stops once enough)
+            if excess <= 0:
+                break
+            if oldest is not record and not self._viewers[key]:
+                forget.append(oldest)
+                excess -= kept
+        for oldest in forget:
+            logger.info("forgetting run %s early: kept runs hold too much", oldest.run_id)
+            await self._expire(oldest)
 
     def _expire_later(self, record: RunRecord, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -288,8 +289,9 @@ class Runs:
     async def get(self, owner: str, run_id: str) -> RunRecord:
         record = await self.store.get(owner, run_id)
         handle = self._live.get(record.key)
-        if handle is not None and isinstance(handle.stream, LoggedStream):
-            handle.stream.flush()  # (its events are counted as they are written)
+        if handle is not None and handle.stream is not None:  # (live: counted when asked)
+            if isinstance(handle.stream, LoggedStream):
+                handle.stream.flush()
             record.event_count = handle.stream.next_seq
         return record
 
