@@ -423,6 +423,12 @@ def test_the_query_form_sets_booleans(echo_server: LiveServer) -> None:
     assert "token" not in {e["event_type"] for e in events(off.text)}
     wrong = httpx.post(url, params={"query": "hi", "token_events": "maybe"})
     assert wrong.status_code == 422
+    assert wrong.json()["error"]["message"].startswith("token_events: ")
+    # The field named "query" is named in the message (not mistaken for where it came from).
+    for params in ({"query": " "}, {}):
+        blank = httpx.post(url, params=params)
+        assert blank.status_code == 422
+        assert blank.json()["error"]["message"].startswith("query: "), blank.text
 
 
 def test_a_client_leaving_mid_upload_is_one_info_line(

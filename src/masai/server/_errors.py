@@ -90,7 +90,10 @@ def error_response(
 def validation_message(exc: ValidationError | RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+        loc = tuple(err.get("loc", ()))
+        if len(loc) > 1 and loc[0] in ("body", "query", "header", "path"):
+            loc = loc[1:]  # (where FastAPI found it; a field may be named "query" too)
+        where = ".".join(str(p) for p in loc if p != "body")
         parts.append(f"{where or 'body'}: {err.get('msg')}")
     return "; ".join(parts)
 

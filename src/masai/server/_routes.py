@@ -75,21 +75,14 @@ class StreamRequest(BaseModel):
     _blank = field_validator("query")(_not_blank)
 
 
-class StreamQuery(BaseModel):
-    """The spec's ``POST /agent/stream?query=…`` form (no body); ``true``/``false``/``1``/``0``
-    for the flags."""
+class StreamQuery(StreamRequest):
+    """The spec's ``POST /agent/stream?query=…`` form (no body): the same fields, every one
+    optional here (a missing query is reported once the form becomes a ``StreamRequest``),
+    and ``true``/``false``/``1``/``0`` for the flags."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=False)
 
-    query: str | None = Field(default=None, max_length=100_000)
-    agent: str | None = Field(default=None, max_length=200)
-    system: str | None = Field(default=None, max_length=200)
-    entry_agent: str | None = Field(default=None, max_length=200)
-    session_id: str | None = Field(default=None, pattern=SESSION_ID)
-    token_events: bool = False
-    node_transitions: bool = False
-    run_id: str | None = Field(default=None, pattern=RUN_ID)
-    on_disconnect: OnDisconnect | None = None
+    query: str | None = Field(default=None, max_length=100_000)  # type: ignore[assignment]
 
 
 def runtime_of(request: Request) -> Runtime:
