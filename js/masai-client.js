@@ -285,26 +285,15 @@ function agentEvent(eventType, delta, metadata, chunk) {
       return { ...base, message: errorMessage(content), code: metadata.error_code ?? null };
     case "state":
       return { ...base, content, state: parseObject(content) };
-    case "approval_required": {
-      const a = isObject(delta.approval) ? delta.approval : {};
-      return {
-        ...base,
-        content,
-        approval: {
-          toolCallId: a.tool_call_id ?? metadata.tool_call_id ?? null,
-          toolName: a.tool_name ?? metadata.tool_name ?? null,
-          arguments: argumentsOf(a.arguments),
-        },
-      };
-    }
+    case "approval_required":
+      return { ...base, content, approval: approvalCall(delta, metadata) };
     case "approval": {
       const a = isObject(delta.approval) ? delta.approval : {};
       return {
         ...base,
         content,
         approval: {
-          toolCallId: a.tool_call_id ?? metadata.tool_call_id ?? null,
-          toolName: a.tool_name ?? metadata.tool_name ?? null,
+          ...approvalCall(delta, metadata),
           approved: a.approved === true,
           reason: typeof a.reason === "string" ? a.reason : null,
           arguments: argumentsOf(a.arguments),
@@ -356,6 +345,16 @@ function parseObject(text) {
 }
 
 /** Tool arguments: an object as sent, or JSON text of one; null otherwise. */
+/** The call an approval event is about: `{toolCallId, toolName, arguments}`. */
+function approvalCall(delta, metadata) {
+  const a = isObject(delta.approval) ? delta.approval : {};
+  return {
+    toolCallId: a.tool_call_id ?? metadata.tool_call_id ?? null,
+    toolName: a.tool_name ?? metadata.tool_name ?? null,
+    arguments: argumentsOf(a.arguments),
+  };
+}
+
 function argumentsOf(value) {
   if (isObject(value)) return value;
   return typeof value === "string" ? parseObject(value) : null;
