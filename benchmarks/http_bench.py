@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import socket
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from ._run import print_result
 from ._sse_reader import frames_end
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,13 +280,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("server_options", nargs="*", help="extra options for masai serve")
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    sys.stdout.write(json.dumps(run(measure(args.quick, args.server_options))) + "\n")
+    print_result(measure(args.quick, args.server_options))
 
 
 if __name__ == "__main__":

@@ -55,10 +55,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import random
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -68,6 +66,7 @@ import httpx
 from ._floor import floor_cpu
 from ._langgraph import LangGraph, langgraph_python, langgraph_server
 from ._procs import cpu_mark, cpu_since, pin_tree
+from ._run import print_result
 from ._sse_reader import count_events, read
 from ._targets import Masai, Target, masai_server, new_client
 from .http_bench import pin
@@ -369,13 +368,7 @@ def main() -> None:
         "--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="some sections only"
     )
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    sys.stdout.write(json.dumps(run(measure(args.quick, tuple(args.only)))) + "\n")
+    print_result(measure(args.quick, tuple(args.only)))
 
 
 if __name__ == "__main__":

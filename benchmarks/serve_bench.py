@@ -29,7 +29,6 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -39,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._procs import cpu_seconds
+from ._run import print_result
 from .http_bench import CAPS, ROOT, pin, rss_mb, start_masai, stop, throughput
 
 #: The server before this round's keys, gate and limits.
@@ -365,13 +365,7 @@ def main() -> None:
         "--only", choices=["tools", "auth", "sessions"], help="one section (for profiling)"
     )
     args = parser.parse_args()
-    try:
-        import uvloop
-
-        run: Any = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    sys.stdout.write(json.dumps(run(measure(args.quick, args.only))) + "\n")
+    print_result(measure(args.quick, args.only))
 
 
 if __name__ == "__main__":
