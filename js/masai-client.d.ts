@@ -94,6 +94,8 @@ export interface ChunkDelta {
   memory_update?: { key: string; value: unknown; agent: string | null };
   /** On approval_required and approval events: the call and (on approval) the decision. */
   approval?: Record<string, unknown>;
+  /** On retracted events: the range of earlier events to discard. */
+  retracted?: { from_seq: number; to_seq: number };
   [key: string]: unknown;
 }
 
@@ -258,6 +260,15 @@ export interface ApprovalEvent extends AgentEventBase<"approval"> {
   };
 }
 
+/**
+ * A run resumed after its worker died: the events with `metadata.seq` from `fromSeq` to `toSeq`
+ * were sent by the interrupted attempt and are sent again after this one; discard them.
+ */
+export interface RetractedEvent extends AgentEventBase<"retracted"> {
+  fromSeq: number | null;
+  toSeq: number | null;
+}
+
 /** An event type this client does not know (from a newer server); `event_type` names it. */
 export interface UnknownEvent extends AgentEventBase<"unknown"> {
   content: string | null;
@@ -310,6 +321,7 @@ export type AgentEvent =
   | StateEvent
   | ApprovalRequiredEvent
   | ApprovalEvent
+  | RetractedEvent
   | RunErrorEvent
   | UnknownEvent;
 

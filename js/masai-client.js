@@ -287,6 +287,14 @@ function agentEvent(eventType, delta, metadata, chunk) {
       return { ...base, content, state: parseObject(content) };
     case "approval_required":
       return { ...base, content, approval: approvalCall(delta, metadata) };
+    case "retracted": {
+      const r = isObject(delta.retracted) ? delta.retracted : {};
+      return {
+        ...base,
+        fromSeq: typeof r.from_seq === "number" ? r.from_seq : null,
+        toSeq: typeof r.to_seq === "number" ? r.to_seq : null,
+      };
+    }
     case "approval": {
       const a = isObject(delta.approval) ? delta.approval : {};
       return {
@@ -418,6 +426,8 @@ function deltaFromData(eventType, d, metadata) {
       const verdict = approval.approved ? "Approved" : "Denied";
       return { content: `\n[${verdict}: ${py(approval.tool_name)}]\n`, approval };
     }
+    case "retracted":
+      return { retracted: { from_seq: d.from_seq, to_seq: d.to_seq } };
     case "error":
       return { content: `\n[Error: ${d.error ?? "Unknown error"}]\n` };
     default:

@@ -45,6 +45,7 @@ def test_vocabulary() -> None:
                 "memory_update",
                 "approval_required",
                 "approval",
+                "retracted",
                 "error",
             }
         )

@@ -85,6 +85,10 @@ class Sink:
         """The ``seq`` the next accepted event gets (= how many were numbered)."""
         return self._seq
 
+    def start_at(self, seq: int) -> None:
+        """Number from ``seq`` on: a run taken over by another worker continues its log."""
+        self._seq = seq
+
     def stamp(self, event: StreamingEvent) -> StreamingEvent:
         """Number an event at the moment its position in the stream is final."""
         self.number((event,))

@@ -33,7 +33,7 @@ def _registry(config: str | None) -> Registry:
 
 #: Settings with a flag of their own below; every other numeric setting gets ``--its-name``.
 _SPECIAL = {"host", "api_keys", "insecure_no_auth", "allowed_hosts", "cors_origins", "docs"}
-_SPECIAL |= {"debug", "write_interval"}
+_SPECIAL |= {"debug", "write_interval", "backend"}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -89,6 +89,45 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    from .server import ServerSettings, build_demo, load_config
+    from .server._worker import run_worker
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("masai").setLevel(args.log_level.upper())
+    registry, from_file = load_config(args.config) if args.config else (build_demo(), {})
+    settings = ServerSettings.build(
+        from_file,
+        ServerSettings.from_environment(),
+        {"backend": args.backend} if args.backend else {},
+    )
+    if not settings.backend:
+        raise MasaiError("a worker needs --backend redis://… (or MASAI_BACKEND)")
+
+    def announce(worker: Any) -> None:  # the line scripts and tests wait for
+        sys.stdout.write(f"masai worker {worker.name} ready\n")
+        sys.stdout.flush()
+
+    asyncio.run(
+        run_worker(
+            registry,
+            settings.backend,
+            concurrency=args.concurrency,
+            lease=args.worker_lease,
+            max_step_attempts=args.max_step_attempts,
+            retention=settings.run_retention,
+            max_kept_bytes=settings.run_retention_max_bytes,
+            session_ttl=settings.session_ttl,
+            max_events=settings.run_log_max_events,
+            approval_timeout=settings.approval_timeout,
+            grace=args.grace,
+            tool_threads=settings.tool_threads,
+            on_started=announce,
+        )
+    )
+    return 0
+
+
 def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (flags left unset say nothing)."""
     from .server import parse_api_keys
@@ -106,6 +145,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
         given["docs"] = False
     if args.debug:
         given["debug"] = True
+    if args.backend:
+        given["backend"] = args.backend
     if args.write_interval_ms is not None:
         given["write_interval"] = args.write_interval_ms / 1000
     for name in _numeric_settings():
@@ -319,12 +360,50 @@ def parser() -> argparse.ArgumentParser:
         help="while the server is busy, the least time between two writes to one stream "
         "(default 3; 0 never paces)",
     )
+    s.add_argument(
+        "--backend",
+        metavar="URL",
+        help="a shared backend (redis://…): queue runs for `masai worker`s, serve any run's "
+        "events (or MASAI_BACKEND); default: execute runs in this process",
+    )
     _add_setting_flags(s)
     s.add_argument("--debug", action="store_true", help="show error details in streams")
     s.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     s.set_defaults(func=serve)
+
+    w = sub.add_parser(
+        "worker",
+        help="execute the runs servers queue on a shared backend",
+        description="Execute runs queued by `masai serve --backend` servers. Start any number; "
+        "a run whose worker dies is taken over by another from its last completed step.",
+    )
+    w.add_argument("--backend", metavar="URL", help="the servers' backend (or MASAI_BACKEND)")
+    w.add_argument("--config", help="the servers' configuration (TOML/YAML or module[:attr])")
+    w.add_argument("--concurrency", type=_count, default=16, help="runs at once (default 16)")
+    w.add_argument(
+        "--worker-lease",
+        type=_positive,
+        default=10.0,
+        help="seconds without a heartbeat before another worker takes a run over (default 10)",
+    )
+    w.add_argument(
+        "--max-step-attempts",
+        type=_count,
+        default=3,
+        help="times a run is taken over from the same step before it fails (default 3)",
+    )
+    w.add_argument(
+        "--grace",
+        type=_non_negative,
+        default=30.0,
+        help="at SIGTERM, seconds the runs held may finish before others take them (default 30)",
+    )
+    w.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    w.set_defaults(func=worker)
 
     r = sub.add_parser("run", help="stream one run in the terminal")
     r.add_argument("query")

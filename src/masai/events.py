@@ -40,6 +40,7 @@ __all__ = (
     "MemoryUpdateData",
     "NodeTransitionData",
     "ReasoningData",
+    "RetractedData",
     "StateData",
     "StreamingEvent",
     "TokenData",
@@ -74,6 +75,7 @@ EventType = Literal[
     "memory_update",  # shared memory was written
     "approval_required",  # a tool call waits for a person's approval
     "approval",  # a person approved or denied a tool call
+    "retracted",  # events from_seq..to_seq were sent by an interrupted attempt: drop them
     "error",  # the run failed
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
@@ -157,6 +159,14 @@ class ApprovalInfo(TypedDict):
 
 class ApprovalData(TypedDict):
     approval: ApprovalInfo
+
+
+class RetractedData(TypedDict):
+    """A resumed run's events from ``from_seq`` on replace those of the interrupted attempt:
+    the events ``from_seq`` to ``to_seq`` (inclusive) already sent are to be discarded."""
+
+    from_seq: int
+    to_seq: int
 
 
 class ErrorData(TypedDict):

@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
+from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, emit_event, tool
 from masai.models import ModelRequest
 from masai.server import Registry
 
@@ -122,3 +122,29 @@ def ticker_registry(count: int = 200, interval: float = 0.001) -> Registry:
     manager = AgentManager(logging=False)
     manager.create_agent("ticker", [tick], AgentDetails(["ticking"]), model=FunctionModel(decide))
     return Registry(manager)
+
+
+@tool
+async def wobble() -> str:
+    """Emits progress, then retracts the events so far (seq 0 and 1) as a worker that took
+    the run over does, then finishes: what a client must show for a take-over."""
+    await emit_custom_event("first try", {"try": 1})
+    await emit_event("retracted", {"from_seq": 0, "to_seq": 1})
+    await emit_custom_event("second try", {"try": 2})
+    return "steady"
+
+
+def retracting_registry() -> Registry:
+    """``wobbler``: calls ``wobble`` once, then answers (for clients' ``retracted`` handling)."""
+    manager = AgentManager(logging=False)
+    manager.create_agent("wobbler", [wobble], AgentDetails(["wobbling"]), model=_once("wobble"))
+    return Registry(manager)
+
+
+def _once(tool_name: str) -> FunctionModel:
+    def decide(request: ModelRequest) -> dict[str, Any]:
+        if (seen := _observed(request)) != "":
+            return {"satisfied": True, "answer": f"done: {seen}"}
+        return {"tool": tool_name, "tool_input": {}}
+
+    return FunctionModel(decide)

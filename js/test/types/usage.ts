@@ -84,6 +84,10 @@ export function describeEvent(e: MasaiEvent): string {
       const at: number | null = decidedAt;
       return `${approved ? "approved" : "denied"} by ${decidedBy ?? "nobody"}: ${reason ?? ""} ${at ?? ""}`;
     }
+    case "retracted": {
+      const from: number | null = e.fromSeq;
+      return `retract ${from ?? "?"}..${e.toSeq ?? "?"}`;
+    }
     case "unknown":
       return `${e.event_type}: ${e.content ?? ""}`;
     default: {

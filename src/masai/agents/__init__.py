@@ -8,6 +8,7 @@ from ._approvals import (
     ApprovalTimeout,
 )
 from ._details import AgentDetails
+from ._journal import Journal, ToolInterrupted
 from ._run_context import RunContext, get_run_context
 from .agent import Agent, AgentLimits, StateSnapshot
 from .manager import AgentManager
@@ -22,7 +23,9 @@ __all__ = (
     "ApprovalRequest",
     "ApprovalTimeout",
     "Approvals",
+    "Journal",
     "RunContext",
     "StateSnapshot",
+    "ToolInterrupted",
     "get_run_context",
 )

@@ -11,6 +11,7 @@ from ..memory import LOCAL_OWNER, SharedMemory
 from ..models import Message, Usage
 from ._approvals import Approvals
 from ._details import AgentDetails
+from ._journal import Journal
 
 __all__ = ("RunContext", "get_run_context")
 
@@ -34,6 +35,10 @@ class RunContext:
     ``approvals`` is the channel to whoever approves tool calls that need a person (set by
     whatever runs the agent and can reach one, such as a server's ``Runs``); without it such
     calls are denied, never run unapproved.
+
+    ``journal``, when given, makes the run durable (see ``masai.agents.Journal``): completed
+    steps are recorded, and a re-run of the run after a crash replays them instead of calling
+    the model or the tools again. Nested and multi-agent runs share it through ``child``.
     """
 
     session_id: str = "default"
@@ -47,6 +52,7 @@ class RunContext:
     usage: Usage = dataclasses.field(default_factory=Usage)
     deps: Any = None
     approvals: Approvals | None = None
+    journal: Journal | None = None
 
     def child(self, **changes: Any) -> RunContext:
         return dataclasses.replace(self, **changes)

@@ -23,13 +23,16 @@ from .._sinks import new_tool_call_id
 from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
 from ..exceptions import ConfigError, ModelOutputError, ToolError
 from ..memory import InMemorySessionStore, SessionStore
-from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest
+from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest, Usage
 from ..models import ToolCallRequest as _Call
 from ..tools import Tool, ToolArgumentsError, as_tool
+from ._answers import answer_events
 from ._approvals import ApprovalPolicy, ApprovalTimeout
 from ._approve import approve
 from ._calls import close_call, gather_calls, stringify, truncate
 from ._details import AgentDetails
+from ._journal import ToolInterrupted
+from ._limits import AgentLimits, limit_note
 from ._prompts import build_messages
 from ._run_context import RunContext
 
@@ -45,32 +48,6 @@ _COMPONENT: Final[dict[str, Component]] = {
 }
 #: Why a run ended, as ``stop_reason``.
 COMPLETED, DELEGATED, RETURN_DIRECT = "completed", "delegated", "return_direct"
-LIMIT_MESSAGES: Final[dict[str, str]] = {
-    "max_tool_calls": "the limit of {n} tool calls was reached",
-    "max_reflections": "the limit of {n} reflections was reached",
-    "max_steps": "the limit of {n} steps was reached",
-    "timeout": "the time limit of {n} seconds was reached",
-}
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class AgentLimits:
-    """Per-run bounds. Reaching one ends the run with that ``stop_reason``, never a hang."""
-
-    max_tool_calls: int | None = 25
-    max_reflections: int = 3
-    max_steps: int = 50
-    run_timeout_seconds: float | None = None
-    tool_timeout_seconds: float | None = 120.0
-    max_tool_output_chars: int = 20_000
-
-    def __post_init__(self) -> None:
-        for name in ("max_tool_calls", "run_timeout_seconds", "tool_timeout_seconds"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be positive (or None for no limit)")
-        if self.max_reflections < 0 or self.max_steps < 1 or self.max_tool_output_chars < 100:
-            raise ConfigError("max_reflections >= 0, max_steps >= 1, max_tool_output_chars >= 100")
 
 
 class StateSnapshot(dict[str, Any]):
@@ -102,6 +79,8 @@ class _Run:
     tool_input: Any = None
     tool_output: str = ""
     delegate_to_agent: str | None = None
+    #: The ids of the decision's calls, when a journal made them (else made as they run).
+    call_ids: tuple[str, ...] = ()
     tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     reflection_counter: int = 0
     total_tool_calls: int = 0
@@ -227,6 +206,8 @@ class Agent:
             )
         if session_id is not None:
             context = context.child(session_id=session_id)
+        if context.journal is not None:
+            await context.journal.begin()
         timeout = self.limits.run_timeout_seconds
         loop = asyncio.get_running_loop()
         return _Run(
@@ -257,6 +238,8 @@ class Agent:
                     await self._execute_tools(run)
                 else:
                     await self._decide(run, node)
+                if run.ctx.journal is not None:
+                    await run.ctx.journal.boundary()
         except TimeoutError:
             if deadline is None or not deadline.expired():
                 raise
@@ -296,14 +279,8 @@ class Agent:
 
     async def _finish(self, run: _Run, node: str) -> None:
         reason = run.stop_reason or COMPLETED
-        if reason in LIMIT_MESSAGES:
-            limit = {
-                "max_tool_calls": self.limits.max_tool_calls,
-                "max_reflections": self.limits.max_reflections,
-                "max_steps": self.limits.max_steps,
-                "timeout": self.limits.run_timeout_seconds,
-            }[reason]
-            note = f"I stopped before finishing: {LIMIT_MESSAGES[reason].format(n=limit)}."
+        note = limit_note(self.limits, reason)
+        if note is not None:
             run.answer = f"{run.answer}\n\n{note}" if run.answer else note
             run.satisfied = False
             logger.info("agent %s stopped: %s", self.name, reason)
@@ -333,6 +310,30 @@ class Agent:
         if node == "reflection":
             run.reflection_counter += 1
         answer = answer_events(intermediate=run.ctx.intermediate)
+        journal = run.ctx.journal
+        if journal is None:
+            decision, note = await self._ask(run, component, answer, run.ctx.usage)
+        else:  # recorded, or asked and recorded (with ids for its calls)
+            decision, note, run.call_ids = await journal.decide(
+                lambda usage: self._ask(run, component, answer, usage), run.ctx.usage
+            )
+        if note is not None:
+            run.scratch.append(Message("user", note))
+        await answer.finish(decision)
+        run.decision = decision
+        run.reasoning = decision.reasoning
+        run.delegate_to_agent = decision.delegate_to_agent
+        run.satisfied = decision.satisfied
+        if decision.answer:
+            run.answer = decision.answer
+        wire = decision.model_dump(exclude_defaults=True)
+        run.scratch.append(Message("assistant", _json.dumps_str(wire)))
+        run.transcript.append({"role": "assistant", "node": node, "content": wire})
+
+    async def _ask(
+        self, run: _Run, component: Component, answer: AnswerStream, usage: Usage
+    ) -> tuple[Decision, str | None]:
+        """The model's decision, and what to tell it when its output was unusable."""
         coworkers = {k: v for k, v in run.ctx.coworkers.items() if k != self.name}
         request = ModelRequest(
             component=component,
@@ -353,24 +354,14 @@ class Agent:
             delegates=list(coworkers),
             parallel_tool_calls=self.parallel_tool_calls,
             answer=answer,
-            usage=run.ctx.usage,
+            usage=usage,
         )
         try:
-            decision = await self.models[component].decide(request)
+            return await self.models[component].decide(request), None
         except ModelOutputError as exc:
             logger.warning("agent %s: unusable %s output: %s", self.name, component, exc)
             decision = Decision(reasoning="My last reply could not be understood.")
-            run.scratch.append(Message("user", f"Your last reply was not a valid decision: {exc}"))
-        await answer.finish(decision)
-        run.decision = decision
-        run.reasoning = decision.reasoning
-        run.delegate_to_agent = decision.delegate_to_agent
-        run.satisfied = decision.satisfied
-        if decision.answer:
-            run.answer = decision.answer
-        wire = decision.model_dump(exclude_defaults=True)
-        run.scratch.append(Message("assistant", _json.dumps_str(wire)))
-        run.transcript.append({"role": "assistant", "node": node, "content": wire})
+            return decision, f"Your last reply was not a valid decision: {exc}"
 
     async def _execute_tools(self, run: _Run) -> None:
         assert run.decision is not None
@@ -378,10 +369,12 @@ class Agent:
         budget = self.limits.max_tool_calls
         allowed = len(calls) if budget is None else max(budget - run.total_tool_calls, 0)
         run.total_tool_calls += min(allowed, len(calls))
+        ids = run.call_ids or tuple(new_tool_call_id() for _ in calls)
         if len(calls[:allowed]) == 1:
-            results = [await self._run_tool(run, calls[0])]
+            results = [await self._run_tool(run, calls[0], ids[0])]
         else:  # each call in its own task, so each has its own tool scope
-            results = await gather_calls([self._run_tool(run, c) for c in calls[:allowed]])
+            runs = [self._run_tool(run, c, i) for c, i in zip(calls[:allowed], ids, strict=False)]
+            results = await gather_calls(runs)
         for skipped in calls[allowed:]:
             note = f"{skipped.tool} was not run: the tool-call limit was reached."
             results.append((skipped, note, True, False))
@@ -396,16 +389,23 @@ class Agent:
         run.scratch.append(Message("user", "Tool results:\n" + run.tool_output))
         run.transcript.append({"role": "tool", "content": run.tool_output})
 
-    async def _run_tool(self, run: _Run, call: _Call) -> tuple[_Call, str, bool, bool]:
+    async def _run_tool(
+        self, run: _Run, call: _Call, call_id: str
+    ) -> tuple[_Call, str, bool, bool]:
         """Run one call in its own tool scope: (call, output for the model, failed, direct)."""
-        call_id = new_tool_call_id()
         tool = self.tools.get(call.tool)
         with tool_scope(call.tool, call_id):
             await emit_tool_call(call.tool, call.tool_input, node="execute_tool")
             record: dict[str, Any] = {"id": call_id, "tool": call.tool, "input": call.tool_input}
             run.tool_calls.append(record)
+            journal = run.ctx.journal
             try:
-                output, shown, is_error = await self._approve_and_call(run, tool, call, call_id)
+                if journal is None:
+                    outcome = await self._outcome(run, tool, call, call_id)
+                else:  # recorded, or run and recorded
+                    outcome = await journal.tool(
+                        call_id, lambda: self._outcome(run, tool, call, call_id)
+                    )
             except asyncio.CancelledError:
                 # Interrupted (run deadline or client gone): close the call in the stream.
                 await close_call(call.tool, "Cancelled.")
@@ -413,11 +413,10 @@ class Agent:
             except ApprovalTimeout:  # ends the run; the call never ran
                 await close_call(call.tool, f"{call.tool} was not run: no one decided in time.")
                 raise
-            limit = self.limits.max_tool_output_chars
-            truncated = len(output) > limit
-            if truncated:
-                output = truncate(output, limit)
-                shown = truncate(shown, limit)
+            except ToolInterrupted as exc:  # ends the run: running it again is not safe
+                await close_call(call.tool, f"{call.tool} was not run again: {exc}")
+                raise
+            output, shown, is_error, truncated = outcome
             record.update(output=output, is_error=is_error)
             await emit_tool_output(
                 call.tool,
@@ -428,6 +427,16 @@ class Agent:
             )
         direct = tool is not None and tool.return_direct
         return call, output, is_error, direct
+
+    async def _outcome(
+        self, run: _Run, tool: Tool | None, call: _Call, call_id: str
+    ) -> tuple[str, str, bool, bool]:
+        """``_approve_and_call``'s result cut to the output limit, and whether it was cut."""
+        output, shown, is_error = await self._approve_and_call(run, tool, call, call_id)
+        limit = self.limits.max_tool_output_chars
+        if len(output) <= limit:
+            return output, shown, is_error, False
+        return truncate(output, limit), truncate(shown, limit), is_error, True
 
     async def _approve_and_call(
         self, run: _Run, tool: Tool | None, call: _Call, call_id: str
@@ -446,6 +455,8 @@ class Agent:
             if gate.refusal is not None:
                 return gate.refusal, gate.refusal, True
             tool_input = gate.tool_input
+            if not tool.idempotent and run.ctx.journal is not None:
+                await run.ctx.journal.started(call_id)
         return await self._call_tool(tool, call, tool_input)
 
     async def _call_tool(
@@ -499,22 +510,3 @@ class Agent:
                 "output_tokens": run.ctx.usage.output_tokens,
             },
         )
-
-
-def answer_events(*, intermediate: bool = False) -> AnswerStream:
-    """An AnswerStream whose text goes out as ``token`` and ``reasoning`` events."""
-    if not intermediate:
-        return AnswerStream(_emit_token, _emit_reasoning)
-
-    async def emit_intermediate_token(text: str) -> None:
-        await emit_event("token", {"content": text}, {"intermediate": True})
-
-    return AnswerStream(emit_intermediate_token, _emit_reasoning)
-
-
-async def _emit_token(text: str) -> None:
-    await emit_event("token", {"content": text})
-
-
-async def _emit_reasoning(text: str) -> None:
-    await emit_event("reasoning", {"reasoning": text})

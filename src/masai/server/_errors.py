@@ -42,7 +42,12 @@ _KINDS = {
 
 
 #: The typed errors of the run API (``RunNotFound``, ``LogGone``, ``RunFinished``, …) by code.
-_STATUS_OF_CODE = {"not_found": 404, "gone": 410, "conflict": 409}
+_STATUS_OF_CODE = {
+    "not_found": 404,
+    "gone": 410,
+    "conflict": 409,
+    "backend_unavailable": 503,
+}
 
 
 class ApiError(Exception):
@@ -123,6 +128,8 @@ def install_handlers(app: FastAPI) -> None:
         if status is None:
             logger.error("request failed", exc_info=exc)
             return error_response(500, "internal server error", "internal_error")
+        if status == 503:  # (the backend is down: retryable, and nothing of it to show)
+            return error_response(503, exc.public_message, exc.code, **{"Retry-After": "2"})
         return error_response(status, str(exc) or exc.public_message, exc.code)
 
     @app.exception_handler(Exception)
@@ -157,5 +164,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: _schema("Body is not application/json"),
     422: _schema("Body does not fit the schema"),
     429: _schema("Too many runs or connections; see Retry-After"),
-    503: _schema("The server is shutting down"),
+    503: _schema("The server is shutting down, or its backend (Redis) is unavailable"),
 }

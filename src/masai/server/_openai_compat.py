@@ -19,7 +19,7 @@ from .._updates import unwrap_state
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
 from ..models import Message
-from ..streaming import EventStream, LogBatch, OnDisconnect
+from ..streaming import EventStream, LogBatch, LogEntry, OnDisconnect, RunRecord
 from ..streaming.sse import DONE
 from ._runtime import SESSION_ID
 
@@ -158,8 +158,8 @@ class FinalText:
         return piece
 
 
-def usage_of(stream: EventStream) -> dict[str, int]:
-    final: Any = unwrap_state(stream.result)
+def usage_of(stream: EventStream | None) -> dict[str, int]:
+    final: Any = unwrap_state(stream.result) if stream is not None else None
     usage: Any = (final.get("usage") if isinstance(final, dict) else None) or {}
     prompt = int(usage.get("input_tokens", 0))
     completion_tokens = int(usage.get("output_tokens", 0))
@@ -179,13 +179,13 @@ def error_body(error: BaseException | None) -> dict[str, Any]:
 class ChatStreamEncoder:
     """The ``stream: true`` response, as ``chat.completion.chunk`` frames."""
 
-    def __init__(self, request: ChatRequest, stream: EventStream) -> None:
+    def __init__(self, request: ChatRequest, chunk_id: str, created: int) -> None:
         self.options = request.options
         self.text = FinalText()
         self._base = {
-            "id": stream.chunk_id,
+            "id": chunk_id,
             "object": "chat.completion.chunk",
-            "created": stream.created,
+            "created": created,
             "model": request.model,
             "system_fingerprint": None,
         }
@@ -210,47 +210,81 @@ class ChatStreamEncoder:
                 out.append(self._delta({"content": piece}))
         return b"".join(out)
 
-    def finish(self, stream: EventStream) -> bytes:
-        if stream.error is not None:
+    def finish(self, error: BaseException | None, usage: dict[str, int]) -> bytes:
+        if error is not None:
             # OpenAI's in-stream error shape: SDKs raise it as an API error.
-            return (
-                b"data: "
-                + _json.dumps({"error": error_body(stream.error)})
-                + b"\n\n"
-                + (DONE.encode())
-            )
+            return b"data: " + _json.dumps({"error": error_body(error)}) + b"\n\n" + (DONE.encode())
         tail = [self._delta({}, "stop")]
         if self.options.include_usage:
-            tail.append(self._frame([], usage=usage_of(stream)))
+            tail.append(self._frame([], usage=usage))
         return b"".join(tail) + DONE.encode()
+
+
+class ReportedError(MasaiError):
+    """A run's failure as its log reports it (its ``error`` event): what a viewer knows of a
+    run another process executed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.public_message = message
+
+
+class ChatOutcome:
+    """How a run ended, for the OpenAI shapes: from its stream when this process executed it,
+    else from its log's terminal entry (no usage: a worker's stream is not here)."""
+
+    def __init__(self, stream: EventStream | None) -> None:
+        self.stream = stream
+        self.reported: BaseException | None = None
+
+    def read(self, entry: LogEntry) -> StreamingEvent | None:
+        """The entry's event, for the text (``None`` for the terminal one, which is noted)."""
+        event = entry.event
+        if not entry.terminal:
+            return event
+        if event is not None and event.event_type == "error":
+            message = str(event.data.get("error") or MasaiError.public_message)
+            self.reported = ReportedError(str(event.data.get("code") or "error"), message)
+        return None
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.stream.error if self.stream is not None else self.reported
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return usage_of(self.stream)
 
 
 class ChatFrames:
     """``ChatStreamEncoder`` as a viewer of the run's log (``StreamEncoder``)."""
 
-    def __init__(self, request: ChatRequest, stream: EventStream) -> None:
-        self.chat = ChatStreamEncoder(request, stream)
-        self.stream = stream
+    def __init__(self, request: ChatRequest, record: RunRecord, stream: EventStream | None) -> None:
+        self.chat = ChatStreamEncoder(request, f"chatcmpl-{record.run_id}", record.created)
+        self.outcome = ChatOutcome(stream)
 
     def start(self) -> bytes:
         return self.chat.start()
 
     def entries(self, batch: LogBatch) -> bytes:
-        events = [e for entry in batch.entries() if not entry.terminal and (e := entry.event)]
-        return self.chat.events(events)
+        read = self.outcome.read
+        return self.chat.events([e for entry in batch.entries() if (e := read(entry))])
 
     def finish(self) -> bytes:
-        return self.chat.finish(self.stream)
+        return self.chat.finish(self.outcome.error, self.outcome.usage)
 
 
-def completion(request: ChatRequest, stream: EventStream, content: str) -> dict[str, Any]:
+def completion(
+    request: ChatRequest, record: RunRecord, content: str, usage: dict[str, int]
+) -> dict[str, Any]:
     """The ``stream: false`` response (``session_id`` when the turn was recorded in one)."""
-    extra = {"session_id": stream.session_id} if stream.session_id else {}
+    extra = {"session_id": record.session_id} if record.session_id else {}
     return {
         **extra,
-        "id": stream.chunk_id,
+        "id": f"chatcmpl-{record.run_id}",
         "object": "chat.completion",
-        "created": stream.created,
+        "created": record.created,
         "model": request.model,
         "choices": [
             {
@@ -260,6 +294,6 @@ def completion(request: ChatRequest, stream: EventStream, content: str) -> dict[
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage_of(stream),
+        "usage": usage,
         "system_fingerprint": None,
     }

@@ -18,9 +18,16 @@ from ..exceptions import ServerShutdown
 from ..streaming import EnhancedStreamHandler
 from ._errors import ERROR_RESPONSES
 from ._gate import principal_of
-from ._openai_compat import ChatFrames, ChatRequest, FinalText, completion, error_body
+from ._openai_compat import (
+    ChatFrames,
+    ChatOutcome,
+    ChatRequest,
+    FinalText,
+    completion,
+    error_body,
+)
 from ._routes import SSE_RESPONSE, respond, runtime_of
-from ._runtime import Run
+from ._runtime import Run, Runtime
 
 __all__ = ("router",)
 
@@ -76,24 +83,26 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
         on_disconnect=chat.on_disconnect,
     )
     if chat.stream:
-        return respond(runtime, run, ChatFrames(chat, run.stream))
-    left, text = await _collect(request, run)
-    stream = run.stream
+        return respond(runtime, run, ChatFrames(chat, run.record, run.stream))
+    outcome = ChatOutcome(run.stream)
+    left, text = await _collect(request, runtime, run, outcome)
     if left:
         return Response(status_code=499)  # (nobody is there to read it)
-    if stream.error is not None:
-        status = 503 if isinstance(stream.error, ServerShutdown) else 500
-        return JSONResponse({"error": error_body(stream.error)}, status, headers=run.headers)
-    return JSONResponse(completion(chat, stream, text), headers=run.headers)
+    if (error := outcome.error) is not None:
+        status = 503 if isinstance(error, ServerShutdown) else 500
+        return JSONResponse({"error": error_body(error)}, status, headers=run.headers)
+    body = completion(chat, run.record, text, outcome.usage)
+    return JSONResponse(body, headers=run.headers)
 
 
-async def _collect(request: Request, run: Run) -> tuple[bool, str]:
+async def _collect(
+    request: Request, runtime: Runtime, run: Run, outcome: ChatOutcome
+) -> tuple[bool, str]:
     """(the client left, the answer): read the run's log to the end, unless the client
     leaves first; then the run is cancelled (its policy permitting), as a streamed one is."""
     text, left, ended = FinalText(), False, False
-    handle = run.handle
-    runs = handle.runs
-    runs.attach(run.record)
+    runs, record = runtime.runs, run.record
+    runs.attach(record)
     try:
         async with anyio.create_task_group() as group:
 
@@ -105,11 +114,12 @@ async def _collect(request: Request, run: Run) -> tuple[bool, str]:
                 group.cancel_scope.cancel()
 
             group.start_soon(watch_disconnect)
-            async for entry in handle.entries():
-                if not entry.terminal and (event := entry.event) is not None:
-                    text.feed(event)
+            async for batch in runs.follow(record.owner, record.run_id):
+                for entry in batch.entries():
+                    if (event := outcome.read(entry)) is not None:
+                        text.feed(event)
             ended = True
             group.cancel_scope.cancel()
     finally:
-        runs.detach(run.record, ended=ended)
+        runs.detach(record, ended=ended)
     return left, text.text

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from ..exceptions import MasaiError
 from ._routes import runtime_of
 
 __all__ = ("STATIC", "docs_router", "router")
@@ -37,7 +38,16 @@ async def healthz(request: Request) -> Response:
     """Liveness and load: run counts, tool threads, session memory. 503 while shutting down,
     so a load balancer stops sending new work."""
     runtime = runtime_of(request)
-    return JSONResponse(runtime.health(), 503 if runtime.draining else 200)
+    health = runtime.health()
+    if runtime.backend is not None:
+        try:
+            await runtime.backend.ping()
+            health["backend"] = "ok"
+        except MasaiError:
+            health["backend"] = "unavailable"
+            health["status"] = "degraded"
+            return JSONResponse(health, 503)
+    return JSONResponse(health, 503 if runtime.draining else 200)
 
 
 @router.get("/", include_in_schema=False)

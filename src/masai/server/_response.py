@@ -19,7 +19,9 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..streaming import READ_BATCH, LogBatch, LogGone, RunRecord, Runs
+from ..events import StreamingEvent
+from ..exceptions import MasaiError
+from ..streaming import READ_BATCH, ChunkEncoder, LogBatch, LogGone, RunRecord, Runs
 from ..streaming.sse import DONE, comment
 from ._pacing import WritePacing
 
@@ -109,6 +111,15 @@ class LogStreamResponse(Response):
         finally:
             runs.detach(record, ended=ended)
 
+    def unavailable(self, error: MasaiError) -> bytes:
+        """The frame that ends a stream whose log cannot be read: an ``error`` event (not
+        numbered: it is this connection's, not the run's) with ``error_code``."""
+        record = self.record
+        encoder = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created)
+        metadata = {"run_id": record.run_id, "seq": None, "error_code": error.code}
+        data = {"error": error.public_message, "code": error.code}
+        return encoder.event(StreamingEvent("error", data, metadata))
+
     async def _pump(self, send: Send) -> bool:
         """Write the stream; True once it was written to its end."""
         encoder, pacing, interval = self.encoder, self.pacing, self.ping_interval
@@ -133,6 +144,11 @@ class LogStreamResponse(Response):
                 batch = await read(key, after, idle=quiet)
             except LogGone:  # (only for a cursor that fell out of a log still being written)
                 await write(GONE, more=False)  # no [DONE]: the client reconnects, gets 410
+                return False
+            except MasaiError as exc:  # the backend is down: say so, never hang
+                if exc.code != "backend_unavailable":
+                    raise
+                await write(self.unavailable(exc), more=False)  # (no [DONE]: reconnect later)
                 return False
             if batch is None:
                 break

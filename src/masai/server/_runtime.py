@@ -23,8 +23,11 @@ from ..streaming import (
     EventStream,
     OnDisconnect,
     RunHandle,
+    RunJob,
     RunRecord,
     Runs,
+    SharedBackend,
+    open_backend,
 )
 from ..tools import ToolThreads, use_tool_threads
 from ._errors import ApiError
@@ -57,27 +60,25 @@ def new_session_id() -> str:
 
 
 class Run:
-    """One admitted run, for the route that started it."""
+    """One admitted run, for the route that started it: its record, and its handle when this
+    process executes it (not with a shared backend: a worker does)."""
 
-    __slots__ = ("handle", "session_id")
+    __slots__ = ("handle", "record", "session_id")
 
-    def __init__(self, handle: RunHandle, session_id: str | None) -> None:
+    def __init__(
+        self, record: RunRecord, session_id: str | None, handle: RunHandle | None = None
+    ) -> None:
+        self.record = record
         self.handle = handle
         self.session_id = session_id
 
     @property
-    def record(self) -> RunRecord:
-        return self.handle.record
-
-    @property
-    def stream(self) -> EventStream:
-        stream = self.handle.stream
-        assert stream is not None
-        return stream
+    def stream(self) -> EventStream | None:
+        return None if self.handle is None else self.handle.stream
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"X-Masai-Run-Id": self.handle.run_id}
+        headers = {"X-Masai-Run-Id": self.record.run_id}
         if self.session_id:
             headers["X-Masai-Session-Id"] = self.session_id
         return headers
@@ -90,19 +91,33 @@ class Runtime:
         self.limits = RunLimiter(settings)
         self.pacing = WritePacing(settings.write_interval, settings.pacing_load)
         self.tool_threads = ToolThreads(settings.tool_threads)
+        #: The shared backend, if the runs are executed by workers.
+        self.backend: SharedBackend | None = None
+        stores: dict[str, Any] = {}
+        if settings.backend:
+            self.backend = open_backend(
+                settings.backend, retention=settings.run_retention, session_ttl=settings.session_ttl
+            )
+            registry.use_stores(self.backend.sessions, self.backend.shared)
+            backend = self.backend
+            stores = {"store": backend.store, "log": backend.log, "control": backend.control}
+            stores["queue"] = backend.queue
         self.runs = Runs(
             retention=settings.run_retention,
             max_events=settings.run_log_max_events,
             approval_timeout=settings.approval_timeout,
             max_kept_bytes=settings.run_retention_max_bytes,
             gap=self.pacing.gap,
+            **stores,
         )
         self.counts: Counter[str] = Counter()
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
         sessions = registry.manager.sessions
-        if type(sessions) is InMemorySessionStore:  # the default: size it by the settings
+        if (
+            self.backend is None and type(sessions) is InMemorySessionStore
+        ):  # the default: size it by the settings
             registry.manager.use_sessions(
                 InMemorySessionStore(
                     settings.session_max_count,
@@ -154,6 +169,30 @@ class Runtime:
             return final
 
         shown = session if remember else None
+        if self.runs.queue is not None:  # (a worker executes it)
+            try:
+                record = await self.runs.enqueue(
+                    lambda record: RunJob.of(
+                        record,
+                        query,
+                        handler,
+                        session_id=session,
+                        remember=remember,
+                        history=context.history,
+                        entry_agent=entry_agent,
+                    ),
+                    owner=owner,
+                    target=target.name,
+                    handler=handler,
+                    run_id=run_id,
+                    session_id=shown,
+                    on_disconnect=on_disconnect,
+                )
+            finally:
+                # (Admission only: the run's end is a worker's, so the per-principal caps
+                # bound the starts this server is admitting, not the runs in flight.)
+                lease.release()
+            return Run(record, shown)
         try:
             handle = await self.runs.start(
                 run,
@@ -171,7 +210,7 @@ class Runtime:
             raise
         self.counts["active"] += 1
         self._idle.clear()
-        return Run(handle, shown)
+        return Run(handle.record, shown, handle)
 
     def _ended(self, lease: RunLease) -> Callable[[RunRecord], None]:
         def ended(record: RunRecord) -> None:
@@ -220,5 +259,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.runs.aclose()
+        if self.backend is not None:
+            await self.backend.aclose()
         self.tool_threads.shutdown(wait=False)
         await self.registry.aclose()

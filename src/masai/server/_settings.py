@@ -72,6 +72,12 @@ class ServerSettings(BaseModel):
         default=(), description="browser origins allowed to call the API (CORS); none: same origin"
     )
     docs: bool = Field(default=True, description="serve /docs and /openapi.json (assets local)")
+    backend: str | None = Field(
+        default=None,
+        description="a shared backend (redis://…): runs are queued for `masai worker`s and "
+        "any server serves any run; none: this process executes its runs (in memory)",
+        repr=False,  # (a URL may hold a password)
+    )
 
     # -- requests ----------------------------------------------------------------------------
     max_body_bytes: int = Field(default=1_000_000, ge=1_024, description="largest request body")
@@ -229,6 +235,8 @@ class ServerSettings(BaseModel):
         if env.get("MASAI_API_KEY", "").strip():
             keys |= parse_api_keys([env["MASAI_API_KEY"]], "MASAI_API_KEY", named=False)
         found: dict[str, Any] = {"api_keys": keys} if keys else {}
+        if env.get("MASAI_BACKEND", "").strip():
+            found["backend"] = env["MASAI_BACKEND"].strip()
         if env.get("MASAI_RUN_RETENTION", "").strip():
             found["run_retention"] = env["MASAI_RUN_RETENTION"].strip()
         return found

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ..agents import Agent, AgentManager, RunContext
 from ..exceptions import AgentNotFound, ConfigError
+from ..memory import SessionStore, SharedStore
 from ..systems import MultiAgentSystem
 
 __all__ = ("Registry", "Target")
@@ -101,6 +102,14 @@ class Registry:
             entry_agent=entry_agent.lower() if entry_agent else None,
             sequence=[a.lower() for a in sequence],
         )
+
+    def use_stores(self, sessions: SessionStore, shared: SharedStore) -> None:
+        """Keep conversations and multi-agent shared memory in these stores (a shared
+        backend's), for every agent and system."""
+        self.manager.use_sessions(sessions)
+        for target in self.targets.values():
+            if target.system is not None:
+                target.system.shared_store = shared
 
     def get(self, name: str | None, kind: Literal["agent", "system"] | None = None) -> Target:
         name = name or self.default_for(kind)

@@ -1,9 +1,12 @@
 """Streaming: runs as event streams, encoded for the wire."""
 
+from ._backend import SharedBackend, open_backend
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, unwrap_state
+from ._durable import DurableStream
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
+from ._jobs import Queued, RunJob, RunQueue
 from ._log import READ_BATCH, EventLog, InMemoryEventLog, LogBatch, LogEntry, LogGone
 from ._openai import ChunkEncoder, event_delta
 from ._runs import Runs
@@ -18,6 +21,7 @@ from ._runstore import (
     RunStore,
 )
 from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
+from ._worker import StepAttemptsExhausted, Worker
 from .handlers import EnhancedStreamHandler, SimpleStreamHandler, TypeFilter
 from .sse import DONE, SSE_HEADERS, comment
 
@@ -31,6 +35,7 @@ __all__ = (
     "ChunkEncoder",
     "Control",
     "ControlMessage",
+    "DurableStream",
     "EnhancedStreamHandler",
     "EventLog",
     "EventStream",
@@ -42,21 +47,28 @@ __all__ = (
     "LogGone",
     "NotListening",
     "OnDisconnect",
+    "Queued",
     "RunExists",
     "RunFinished",
     "RunGone",
     "RunHandle",
+    "RunJob",
     "RunNotFound",
+    "RunQueue",
     "RunRecord",
     "RunStatus",
     "RunStore",
     "Runs",
     "SSEDecoder",
+    "SharedBackend",
     "SimpleStreamHandler",
+    "StepAttemptsExhausted",
     "TypeFilter",
+    "Worker",
     "agent_runner",
     "comment",
     "decode_chunk",
     "event_delta",
+    "open_backend",
     "unwrap_state",
 )

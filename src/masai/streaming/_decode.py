@@ -81,6 +81,9 @@ def _data(kind: str, delta: dict[str, Any], metadata: dict[str, Any]) -> dict[st
         return dict(delta.get(kind) or {})
     if kind in ("approval_required", "approval"):
         return {"approval": dict(delta.get("approval") or {})}
+    if kind == "retracted":
+        retracted = delta.get("retracted") or {}
+        return {"from_seq": retracted.get("from_seq"), "to_seq": retracted.get("to_seq")}
     if kind == "tool_output":
         match = _TOOL.match(content)
         name, output = match.groups() if match else (metadata.get("tool_name"), content)

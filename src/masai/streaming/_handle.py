@@ -5,7 +5,8 @@ waiting tool call. Also the errors of acting on runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..agents import ApprovalDecision, ApprovalRequest, ApprovalTimeout
@@ -20,6 +21,8 @@ from .handlers import EnhancedStreamHandler
 
 if TYPE_CHECKING:
     from ._runs import Runs
+
+logger = logging.getLogger("masai.runs")
 
 __all__ = ("ApprovalConflict", "ApprovalNotFound", "RunFinished", "RunHandle")
 
@@ -50,6 +53,12 @@ class RunHandle:
         self.encoder: ChunkEncoder | None = None
         #: Set once the run's terminal entry is in its log.
         self.finished = asyncio.Event()
+        #: Given up by this process (another worker has taken the run over): it is stopped
+        #: and writes nothing more.
+        self.abandoned = False
+        #: A decision made while no process executed the run, by tool call id (a worker that
+        #: takes a run over finds decisions sent to the lost one here).
+        self.recall: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
         self._waiting: dict[str, tuple[ApprovalRequest, asyncio.Future[ApprovalDecision]]] = {}
 
     @property
@@ -114,11 +123,29 @@ class RunHandle:
         }
         waiting = asyncio.ensure_future(self._wait(request, decision))
         waiting.add_done_callback(lambda _: self._settled(call_id))
+        if self.recall is not None:
+            self.runs.spawn(self._recall(call_id))
         return waiting
+
+    def abandon(self) -> None:
+        """Stop the run without writing its end: another process has it now."""
+        self.abandoned = True
+        self.interrupt(RunCancelled(f"run {self.run_id} was taken over"))
+
+    async def _recall(self, call_id: str) -> None:
+        assert self.recall is not None
+        body = await self.recall(call_id)
+        if body is not None and call_id in self._waiting:
+            try:
+                await self._decide(ControlMessage(kind="approval", body=body))
+            except MasaiError as exc:  # (decided meanwhile, or arguments the tool refuses)
+                logger.warning("run %s: a kept decision was not applied: %s", self.run_id, exc)
 
     async def _wait(
         self, request: ApprovalRequest, decision: asyncio.Future[ApprovalDecision]
     ) -> ApprovalDecision:
+        if self.record.status == "waiting":  # (another call waits too: save the new one)
+            await self.runs.store.update(self.record)
         await self._set_status("waiting")
         timeout = request.timeout if request.timeout is not None else self.runs.approval_timeout
         try:

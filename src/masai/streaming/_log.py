@@ -148,6 +148,9 @@ class EventLog(Protocol):
         """How many bytes a closed log's entries hold, about (0 for an unknown log; a log
         still being written is not counted)."""
 
+    async def next_seq(self, key: str) -> int:
+        """The ``seq`` the next entry gets (how many were appended; 0 for an unknown log)."""
+
 
 #: Entries per chunk of a log (see ``_Log``).
 CHUNK = 512
@@ -333,6 +336,10 @@ class InMemoryEventLog:
     async def size(self, key: str) -> int:
         log = self._logs.get(key)
         return 0 if log is None else log.bytes
+
+    async def next_seq(self, key: str) -> int:
+        log = self._logs.get(key)
+        return 0 if log is None else log.next
 
     def __len__(self) -> int:
         return len(self._logs)

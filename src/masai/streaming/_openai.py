@@ -89,6 +89,11 @@ def _approval(event: StreamingEvent) -> Delta:
     return {"content": f"\n[{verdict}: {approval.get('tool_name')}]\n", "approval": approval}
 
 
+def _retracted(event: StreamingEvent) -> Delta:
+    d = event.data
+    return {"retracted": {"from_seq": d.get("from_seq"), "to_seq": d.get("to_seq")}}
+
+
 def _custom(event: StreamingEvent) -> Delta:
     data = event.data
     return {"content": data.get("content", ""), "custom_data": data.get("custom_data") or {}}
@@ -113,6 +118,7 @@ _DELTAS: dict[str, Callable[[StreamingEvent], Delta]] = {
     "memory_update": _memory_update,
     "approval_required": _approval_required,
     "approval": _approval,
+    "retracted": _retracted,
     "error": lambda e: {"content": f"\n[Error: {e.data.get('error', 'Unknown error')}]\n"},
 }
 

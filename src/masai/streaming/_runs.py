@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, cast
 
@@ -32,9 +32,12 @@ from ..exceptions import MasaiError, RunCancelled, ServerShutdown
 from ..memory import LOCAL_OWNER
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._drive import unwrap_state
+from ._durable import DurableStream, ReplayGate
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
+from ._jobs import RunJob, RunQueue
 from ._log import EventLog, InMemoryEventLog, LogBatch
 from ._openai import ChunkEncoder
+from ._retention import KeptRuns
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
 from ._stream import EventStream, LoggedStream
 from .handlers import EnhancedStreamHandler
@@ -82,6 +85,7 @@ class Runs:
         store: RunStore | None = None,
         log: EventLog | None = None,
         control: Control | None = None,
+        queue: RunQueue | None = None,
         retention: float = 600.0,
         max_events: int = 100_000,
         approval_timeout: float = 3600.0,
@@ -96,6 +100,9 @@ class Runs:
         self.store: RunStore = store if store is not None else InMemoryRunStore()
         self.log: EventLog = log if log is not None else InMemoryEventLog()
         self.control: Control = control if control is not None else InMemoryControl()
+        #: Where runs go to be executed by workers (a shared backend); ``None``: this process
+        #: executes the runs it starts.
+        self.queue = queue
         self.retention = retention
         self.max_events = max_events
         self.approval_timeout = approval_timeout
@@ -107,11 +114,9 @@ class Runs:
         self.gap = gap
         self.clock = clock
         self._live: dict[str, RunHandle] = {}
-        self._kept: OrderedDict[str, tuple[RunRecord, int]] = OrderedDict()
-        self._kept_bytes = 0
         self._viewers: Counter[str] = Counter()  # connections reading each run's log now
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._kept = KeptRuns(self)
 
     # -- starting ----------------------------------------------------------------------------
     async def start(
@@ -133,36 +138,94 @@ class Runs:
         (``RunExists`` if the owner has one). ``on_end`` is called once it has finished."""
         fn = _work_of(work, query)
         handler = handler or EnhancedStreamHandler()
-        record = RunRecord(
+        record = self._new_record(
+            owner, run_id, target or str(getattr(work, "agent_name", None) or "run"), handler
+        )
+        record.on_disconnect, record.session_id = on_disconnect, session_id
+        base = context or RunContext(owner=owner, session_id=session_id or "default")
+        await self._open(record)
+        handle = RunHandle(self, record, handler)
+        ctx = dataclasses.replace(base, approvals=handle)
+        handle.stream, handle.encoder = self._stream(record, _runner(fn, ctx), handler)
+        self._launch(handle, on_end)
+        return handle
+
+    async def enqueue(
+        self,
+        job: Callable[[RunRecord], RunJob],
+        *,
+        owner: str,
+        target: str,
+        handler: EnhancedStreamHandler,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        on_disconnect: OnDisconnect = "continue",
+    ) -> RunRecord:
+        """Record a run and queue it for a worker (``job(record)`` describes it); it starts
+        when a worker takes it. For run managers with a ``queue``."""
+        if self.queue is None:
+            raise RuntimeError("this run manager has no queue: use start()")
+        record = self._new_record(owner, run_id, target, handler)
+        record.on_disconnect, record.session_id = on_disconnect, session_id
+        await self._open(record)
+        await self.queue.submit(job(record))
+        return record
+
+    async def execute(
+        self,
+        record: RunRecord,
+        work: Work,
+        *,
+        handler: EnhancedStreamHandler,
+        context: RunContext,
+        gate: ReplayGate,
+        first_seq: int,
+        on_end: Callable[[RunRecord], None] | None = None,
+    ) -> RunHandle:
+        """Execute a run recorded (and its log opened) elsewhere, as a worker does: its
+        events are numbered from ``first_seq`` (what its log holds already) and dropped while
+        ``gate`` replays the steps a previous worker completed."""
+        handle = RunHandle(self, record, handler)
+        ctx = dataclasses.replace(context, approvals=handle)
+        stream = DurableStream(
+            _runner(work, ctx),
+            gate=gate,
+            first_seq=first_seq,
+            accepts=handler.accepts,
+            max_buffered_events=handler.max_buffered_events,
+            run_id=record.run_id,
+            session_id=record.session_id,
+            created=record.created,
+        )
+        handle.stream = stream
+        handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        self._launch(handle, on_end)
+        return handle
+
+    def _new_record(
+        self, owner: str, run_id: str | None, target: str, handler: EnhancedStreamHandler
+    ) -> RunRecord:
+        now = self.clock()
+        return RunRecord(
             run_id=run_id or f"run_{secrets.token_hex(12)}",
             owner=owner,
-            target=target or str(getattr(work, "agent_name", None) or "run"),
-            created_at=self.clock(),
-            on_disconnect=on_disconnect,
-            session_id=session_id,
+            target=target,
+            created_at=now,
+            model=handler.model,
+            created=int(now),
         )
-        handle = RunHandle(self, record, handler)
-        base = context or RunContext(owner=owner, session_id=session_id or "default")
-        ctx = dataclasses.replace(base, approvals=handle)
 
-        async def run() -> Any:
-            outcome = fn(ctx)
-            if hasattr(outcome, "__anext__"):
-                final = None
-                async for update in outcome:
-                    final = update
-                return final
-            return await outcome
-
-        record.model, record.created = handler.model, int(self.clock())
+    async def _open(self, record: RunRecord) -> None:
+        """Record the run (``RunExists`` if its owner has one with that id) and open its
+        log, whose frames all start with the run's shared head."""
         head = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created).head
         await self.store.create(record)
         await self.log.open(record.key, head=head, max_entries=self.max_events)
-        handle.stream, handle.encoder = self._stream(record, run, handler)
-        self._live[record.key] = handle
-        stop_listening = self.control.listen(record.key, handle.on_message)
+
+    def _launch(self, handle: RunHandle, on_end: Callable[[RunRecord], None] | None) -> None:
+        self._live[handle.record.key] = handle
+        stop_listening = self.control.listen(handle.record.key, handle.on_message)
         self.spawn(self._pump(handle, stop_listening, on_end))
-        return handle
 
     def _stream(
         self, record: RunRecord, run: Callable[[], Awaitable[Any]], handler: EnhancedStreamHandler
@@ -215,12 +278,19 @@ class Runs:
                 if batch:
                     first = cast(int, batch[0].seq)  # (numbered: an int)
                     await log.append(key, LogBatch(first, encoder.tails(batch)))
+                    stream.logged(first + len(batch))
                     last = loop.time()
         finally:
             stop_listening()
-            await self._finish(handle, stream, encoder)
-            if on_end is not None:
-                on_end(record)
+            try:
+                if handle.abandoned:  # (another worker has the run now: write nothing)
+                    await stream.aclose()
+                    self._live.pop(key, None)
+                else:
+                    await self._finish(handle, stream, encoder)
+            finally:
+                if on_end is not None:
+                    on_end(record)
 
     async def _finish(self, handle: RunHandle, stream: EventStream, encoder: ChunkEncoder) -> None:
         """The run's terminal entry (``stop`` chunk or ``error`` event), its final record."""
@@ -242,48 +312,7 @@ class Runs:
         await self.store.update(record)
         self._live.pop(record.key, None)
         handle.finished.set()
-        await self._keep(record)
-
-    async def _keep(self, record: RunRecord) -> None:
-        """Keep the finished run for its retention, and within the bytes all finished runs
-        may hold: over them, the oldest finished runs nobody is reading are forgotten early
-        (410 from then). A run being read is never forgotten under its reader."""
-        self._expire_later(record, self.retention)
-        size = await self.log.size(record.key)
-        self._kept[record.key] = (record, size)
-        self._kept_bytes += size
-        excess = self._kept_bytes - self.max_kept_bytes
-        forget = []
-        for key, (oldest, kept) in self._kept.items():  # (oldest first; stops once enough)
-            if excess <= 0:
-                break
-            if oldest is not record and not self._viewers[key]:
-                forget.append(oldest)
-                excess -= kept
-        for oldest in forget:
-            logger.info("forgetting run %s early: kept runs hold too much", oldest.run_id)
-            await self._expire(oldest)
-
-    def _expire_later(self, record: RunRecord, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-
-        def due() -> None:
-            if self._viewers[record.key]:  # still being read: look again in a while
-                self._expire_later(record, max(min(self.retention, 60.0), 1.0))
-            else:
-                self.spawn(self._expire(record))
-
-        self._expiry[record.key] = loop.call_later(delay, due)
-
-    async def _expire(self, record: RunRecord) -> None:
-        timer = self._expiry.pop(record.key, None)
-        if timer is not None:
-            timer.cancel()
-        kept = self._kept.pop(record.key, None)
-        if kept is not None:
-            self._kept_bytes -= kept[1]
-        await self.store.expire(record.owner, record.run_id)
-        await self.log.drop(record.key)
+        await self._kept.keep(record)
 
     # -- finding -----------------------------------------------------------------------------
     async def get(self, owner: str, run_id: str) -> RunRecord:
@@ -293,6 +322,8 @@ class Runs:
             if isinstance(handle.stream, LoggedStream):
                 handle.stream.flush()
             record.event_count = handle.stream.next_seq
+        elif not record.finished and record.status != "queued":  # (executed elsewhere)
+            record.event_count = await self.log.next_seq(record.key)
         return record
 
     async def list_runs(self, owner: str, status: RunStatus | None = None) -> list[RunRecord]:
@@ -310,6 +341,10 @@ class Runs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def viewers(self, key: str) -> int:
+        """How many connections read the run's log now."""
+        return self._viewers[key]
+
     def attach(self, record: RunRecord) -> None:
         """A connection starts reading the run's log (its log is kept while it reads)."""
         self._viewers[record.key] += 1
@@ -322,9 +357,20 @@ class Runs:
         if self._viewers[key] > 0:
             return
         del self._viewers[key]
+        if ended or record.on_disconnect != "cancel":
+            return
         handle = self._live.get(key)
-        if not ended and record.on_disconnect == "cancel" and handle is not None:
+        if handle is not None:
             handle.interrupt(RunCancelled(f"run {record.run_id}: its last viewer left"))
+        elif self.queue is not None:  # (a worker executes it: tell that worker)
+            self.spawn(self._cancel_remote(record))
+
+    async def _cancel_remote(self, record: RunRecord) -> None:
+        message = ControlMessage(kind="cancel", sender="its last viewer left")
+        try:
+            await self.control.send(record.key, message)
+        except (MasaiError, NotListening) as exc:
+            logger.warning("run %s: its last viewer left, not cancelled: %s", record.run_id, exc)
 
     def handle(self, record: RunRecord) -> RunHandle | None:
         """The live run behind ``record``, if this process executes it."""
@@ -359,10 +405,19 @@ class Runs:
         except NotListening:
             raise RunFinished(f"run {run_id} has finished already") from None
         handle = self._live.get(record.key)
-        if wait and handle is not None:
-            # (Bounded: a run stuck in a sync call cannot be stopped sooner than it returns.)
-            with contextlib.suppress(TimeoutError):
+        if not wait:
+            return record
+        # (Bounded: a run stuck in a sync call cannot be stopped sooner than it returns.)
+        with contextlib.suppress(TimeoutError):
+            if handle is not None:
                 await asyncio.wait_for(handle.finished.wait(), CANCEL_WAIT_SECONDS)
+            else:  # executed by another process: watch its record
+                async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+                    while True:
+                        record = await self.store.get(owner, run_id)
+                        if record.finished:
+                            break
+                        await asyncio.sleep(0.05)
         return record
 
     async def approve(
@@ -379,7 +434,9 @@ class Runs:
         record = await self.store.get(owner, run_id)
         if tool_call_id in record.decided_approvals:
             raise ApprovalConflict(f"tool call {tool_call_id} was decided already")
-        if record.finished or tool_call_id not in record.pending_approvals:
+        # (A worker's record may not show a call that waits already: the worker decides.)
+        waiting = tool_call_id in record.pending_approvals or self.queue is not None
+        if record.finished or not waiting:
             raise ApprovalNotFound(f"no tool call {tool_call_id} is waiting for approval")
         body = {
             "tool_call_id": tool_call_id,
@@ -388,12 +445,19 @@ class Runs:
             "arguments": arguments,
         }
         try:
-            reply: RunRecord = await self.control.send(
+            reply = await self.control.send(
                 record.key, ControlMessage(kind="approval", sender=by, body=body)
             )
         except NotListening:
             raise ApprovalNotFound(f"no tool call {tool_call_id} is waiting") from None
-        return reply
+        if isinstance(reply, RunRecord):
+            return reply
+        # Decided in another process (or kept for the worker that takes the run over): the
+        # record as it stands, with this decision.
+        record = await self.store.get(owner, run_id)
+        record.pending_approvals.pop(tool_call_id, None)
+        record.decided_approvals.add(tool_call_id)
+        return record
 
     async def aclose(self) -> None:
         """Stop every live run (cancelled) and forget the timers."""
@@ -401,9 +465,7 @@ class Runs:
             handle.interrupt(RunCancelled("the run manager closed"))
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        for timer in self._expiry.values():
-            timer.cancel()
-        self._expiry.clear()
+        self._kept.clear()
 
 
 def _work_of(work: Any, query: str | None) -> Work:
@@ -418,3 +480,18 @@ def _work_of(work: Any, query: str | None) -> Work:
         raise TypeError("query is for agents; a function gets the run's context only")
     fn: Work = work
     return fn
+
+
+def _runner(fn: Work, ctx: RunContext) -> Callable[[], Awaitable[Any]]:
+    """The run itself: ``fn(ctx)``, awaited or iterated to its last update (its result)."""
+
+    async def run() -> Any:
+        outcome = fn(ctx)
+        if hasattr(outcome, "__anext__"):
+            final = None
+            async for update in outcome:
+                final = update
+            return final
+        return await outcome
+
+    return run

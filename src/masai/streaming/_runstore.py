@@ -78,6 +78,23 @@ class RunRecord:
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, as plain JSON types (``decided_approvals`` as a sorted list): what a
+        store outside the process keeps."""
+        data = dataclasses.asdict(self)
+        data["decided_approvals"] = sorted(self.decided_approvals)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record ``to_dict`` gave; fields it does not know are ignored, so a record saved
+        by a newer version still loads."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        values["decided_approvals"] = set(values.get("decided_approvals") or ())
+        values["pending_approvals"] = dict(values.get("pending_approvals") or {})
+        return cls(**values)
+
     def public(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,

@@ -153,6 +153,9 @@ class EventStream(Sink):
             self.number(batch)
         return batch
 
+    def logged(self, next_seq: int) -> None:
+        """Every event before ``next_seq`` is in the run's log (for streams that wait on it)."""
+
     def interrupt(self, error: BaseException) -> None:
         """End the run from outside with ``error`` as its outcome (a server shutting down):
         the consumer still gets what was buffered, then the error, then the end."""

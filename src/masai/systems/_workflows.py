@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..agents import Agent
 from ..agents.agent import StateSnapshot, answer_events
 from ..events import emit_event
-from ..models import Message, ModelRequest
+from ..models import Decision, Message, ModelRequest, Usage
 from ._run import MasRun, handoff_task
 
 if TYPE_CHECKING:
@@ -113,6 +113,21 @@ async def sequential(
 SUPERVISOR = "supervisor"
 
 
+async def _supervise(mas: MultiAgentSystem, run: MasRun, request: ModelRequest) -> Decision:
+    """The supervisor's decision: recorded in the run's journal, if it has one (a re-run
+    after a crash takes it from there instead of asking the model again)."""
+    assert mas.supervisor is not None
+    supervisor, journal = mas.supervisor, run.ctx.journal
+    if journal is None:
+        return await supervisor.decide(request)
+
+    async def ask(_: Usage) -> tuple[Decision, str | None]:
+        return await supervisor.decide(request), None
+
+    decision, _, _ = await journal.decide(ask, run.ctx.usage)
+    return decision
+
+
 async def hierarchical(
     mas: MultiAgentSystem, run: MasRun, *, max_rounds: int, return_direct: bool
 ) -> AsyncIterator[Update]:
@@ -131,8 +146,10 @@ async def hierarchical(
                 delegates=sorted(agents),
                 answer=stream,
             )
-            decision = await mas.supervisor.decide(request)
+            decision = await _supervise(mas, run, request)
             await stream.finish(decision)
+            if run.ctx.journal is not None:  # (a resume point for a worker taking over)
+                await run.ctx.journal.boundary()
             target = (decision.delegate_to_agent or "").strip().lower()
             if not target and decision.satisfied:
                 run.last_state = {

@@ -38,6 +38,13 @@ class Tool:
     ``requires_approval``: every call waits for a person's decision before it runs (see
     ``masai.agents.Approvals``); ``approval_timeout`` is how long, in seconds (``None``: the
     approval channel's default).
+
+    ``idempotent``: running a call twice does no more than running it once (the default: most
+    tools look things up). A run with a ``Journal`` that crashed mid-call runs an idempotent
+    call again when it resumes. Set it to ``False`` for a tool with a side effect that must not
+    happen twice, such as sending a payment or an email: such a call interrupted mid-run is
+    not run again (whether it took effect is unknown); the resumed run fails with
+    ``ToolInterrupted`` instead, for a person to check.
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class Tool:
         return_direct: bool = False,
         requires_approval: bool = False,
         approval_timeout: float | None = None,
+        idempotent: bool = True,
     ) -> None:
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"invalid tool name {name!r}: use letters, digits, _ and -")
@@ -62,6 +70,7 @@ class Tool:
         self.return_direct = return_direct
         self.requires_approval = requires_approval
         self.approval_timeout = approval_timeout
+        self.idempotent = idempotent
 
     def spec(self) -> ToolSpec:
         schema = self.args_schema.model_json_schema()
@@ -133,6 +142,7 @@ class LangChainTool(Tool):
         *,
         requires_approval: bool = False,
         approval_timeout: float | None = None,
+        idempotent: bool = True,
     ) -> None:
         # tool_call_schema leaves out arguments LangChain injects itself; older tools lack it.
         schema = getattr(wrapped, "tool_call_schema", None)
@@ -147,6 +157,7 @@ class LangChainTool(Tool):
             return_direct=bool(getattr(wrapped, "return_direct", False)),
             requires_approval=requires_approval,
             approval_timeout=approval_timeout,
+            idempotent=idempotent,
         )
         self.wrapped = wrapped
 
@@ -195,6 +206,7 @@ def tool(
     return_direct: bool = False,
     requires_approval: bool = False,
     approval_timeout: float | None = None,
+    idempotent: bool = True,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 def tool(
     name_or_fn: str | Callable[..., Any] | None = None,
@@ -206,10 +218,13 @@ def tool(
     return_direct: bool = False,
     requires_approval: bool = False,
     approval_timeout: float | None = None,
+    idempotent: bool = True,
 ) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
     """Make a function a tool: ``@tool``, ``@tool("name")`` or ``@tool(name=…, timeout=…)``.
 
     ``@tool(requires_approval=True, approval_timeout=600)``: a person approves each call first.
+    ``@tool(idempotent=False)``: a call must never run twice, even when a crashed run resumes
+    (see ``Tool``).
 
     The description is the docstring's first paragraph; arguments come from the type hints
     (``Annotated[str, Field(description=…)]`` documents one).
@@ -226,6 +241,7 @@ def tool(
             return_direct=return_direct,
             requires_approval=requires_approval,
             approval_timeout=approval_timeout,
+            idempotent=idempotent,
         )
 
     if callable(name_or_fn):

@@ -524,6 +524,7 @@ const ICONS = {
   approval: "🔒",
   error: "⚠️",
   stopped: "⏹",
+  retracted: "↺",
   unknown: "•",
 };
 
@@ -601,6 +602,7 @@ function handlers(run) {
     token: live((e) => addToken(run, e)),
     answer: live((e) => addAnswer(run, e)),
     approval_required: live((e) => askApproval(run, e)),
+    retracted: live((e) => retract(run, e)),
     approval: live((e) => showDecision(run, e)),
     node_transition: live((e) => {
       addEntry(run, "node_transition", e.metadata.agent, e.content.trim());
@@ -619,6 +621,20 @@ function handlers(run) {
       addEntry(run, "unknown", e.metadata.agent, e.event_type, e.content ? h("p", {}, e.content) : null);
     }),
   };
+}
+
+/** The run was taken over by another worker: the entries of the events its re-run replaces
+ * go (the re-run shows them again), and a note says so. */
+function retract(run, e) {
+  const { fromSeq, toSeq } = e;
+  if (fromSeq === null || toSeq === null) return;
+  for (const entry of ui.timeline.querySelectorAll('[data-testid="entry"][data-seq]')) {
+    const seq = Number(entry.dataset.seq);
+    if (seq >= fromSeq && seq <= toSeq) entry.remove();
+  }
+  for (const [id, call] of run.calls) if (!call.card.isConnected) run.calls.delete(id);
+  const count = toSeq - fromSeq + 1;
+  addEntry(run, "retracted", null, `Resumed on another worker: ${count} earlier event(s) replaced`);
 }
 
 // -- approvals ---------------------------------------------------------------------------------
