@@ -285,7 +285,8 @@ def test_a_streamed_run_whose_client_leaves_is_cancelled_on_its_worker(cluster: 
 
 def test_owners_sessions_and_runs_stay_apart_across_servers(cluster: Cluster) -> None:
     keys = ("--api-key", "alice:alice-key-123", "--api-key", "bob:bob-key-1234")
-    a, b = cluster.server(*keys), cluster.server(*keys)
+    caps = ("--max-runs-per-principal", "2")
+    a, b = cluster.server(*keys, *caps), cluster.server(*keys, *caps)
     cluster.worker()
     alice = {"Authorization": "Bearer alice-key-123"}
     bob = {"Authorization": "Bearer bob-key-1234"}
@@ -308,6 +309,18 @@ def test_owners_sessions_and_runs_stay_apart_across_servers(cluster: Cluster) ->
     second = _answer(b, alice, "again")
     assert "tag=mine" in second
     assert "tag=mine" not in _answer(a, bob, "hi")  # Bob's session of that name is his own
+
+    # The cap on runs in flight is the cluster's, not each server's: two on A, a third on B.
+    long = {"query": "steps=1 seconds=5 tag=cap", "agent": "stepper"}
+    with a.client(headers=alice) as client:
+        assert [client.post("/runs", json=long).status_code for _ in range(2)] == [201, 201]
+    with b.client(headers=alice) as client:
+        refused = client.post("/runs", json=long)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "too_many_runs"
+    assert refused.headers["retry-after"] == "1"
+    with b.client(headers=bob) as client:  # (Bob's places are his own)
+        assert client.post("/runs", json=long).status_code == 201
 
 
 def _answer(server: Server, headers: dict[str, str], query: str) -> str:

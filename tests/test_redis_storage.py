@@ -24,7 +24,7 @@ from masai.streaming._redis import BackendUnavailable, RedisBackend, connect, re
 from masai.streaming._redis_control import RedisControl
 from masai.streaming._redis_log import LogConflict, RedisEventLog
 from masai.streaming._redis_memory import RedisSessionStore, RedisSharedStore
-from masai.streaming._redis_store import RedisRunStore
+from masai.streaming._redis_store import RedisRunStore, TooManyRuns
 from masai.streaming._runstore import RunExists, RunGone, RunNotFound
 from masai.tools import ToolArgumentsError
 from tests.support.redis import RedisServer, redis_server, redis_url  # noqa: F401
@@ -106,6 +106,30 @@ async def test_concurrent_creates_of_one_id_let_exactly_one_win(
 
 
 # -- event log -------------------------------------------------------------------------------
+
+
+async def test_caps_on_runs_in_flight_hold_across_stores_and_free_as_runs_finish(
+    backend: RedisBackend, other: RedisBackend
+) -> None:
+    """Two API servers (two stores, one Redis) share the caps: per owner, and in all."""
+    a = RedisRunStore(backend, retention=60, max_active=3, max_active_per_owner=2)
+    b = RedisRunStore(other, retention=60, max_active=3, max_active_per_owner=2)
+    first, second = record("r1"), record("r2")
+    await a.create(first)
+    await b.create(second)
+    with pytest.raises(TooManyRuns, match="2 runs in flight"):
+        await b.create(record("r3"))
+    await a.create(record("r1", owner="bob"))  # (another owner's place)
+    with pytest.raises(TooManyRuns, match="as many runs"):
+        await a.create(record("r2", owner="carol"))
+    second.status = "completed"  # a finished record frees its place
+    await b.update(second)
+    await a.create(record("r3"))
+    await a.expire("alice", "r1")  # and so does an expired one
+    await b.create(record("r4"))
+    # A place held by a record that lapsed unnoticed is pruned when the cap is reached.
+    await backend.client.delete(backend.key("run", "alice", "r3"))
+    await a.create(record("r5"))
 
 
 async def test_log_reads_appends_and_closes_like_the_in_memory_one(backend: RedisBackend) -> None:

@@ -326,6 +326,25 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="masai", description="Streamed multi-agent systems.")
     sub = top.add_subparsers(dest="command", required=True)
 
+    _serve_parser(sub)
+
+    _worker_parser(sub)
+
+    r = sub.add_parser("run", help="stream one run in the terminal")
+    r.add_argument("query")
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--agent", help="an agent's name")
+    which.add_argument("--mas", help="a multi-agent system's name")
+    r.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
+    r.add_argument("--session", help="session id, for conversation memory")
+    r.add_argument("--server", metavar="URL", help="run on this masai server instead of here")
+    r.add_argument("--api-key", help="the server's API key (or set MASAI_API_KEY)")
+    r.add_argument("--json", action="store_true", help="print one event per line as JSON")
+    r.set_defaults(func=run)
+    return top
+
+
+def _serve_parser(sub: Any) -> None:
     s = sub.add_parser(
         "serve",
         help="serve the API and web UI",
@@ -373,6 +392,8 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=serve)
 
+
+def _worker_parser(sub: Any) -> None:
     w = sub.add_parser(
         "worker",
         help="execute the runs servers queue on a shared backend",
@@ -404,19 +425,6 @@ def parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     w.set_defaults(func=worker)
-
-    r = sub.add_parser("run", help="stream one run in the terminal")
-    r.add_argument("query")
-    which = r.add_mutually_exclusive_group()
-    which.add_argument("--agent", help="an agent's name")
-    which.add_argument("--mas", help="a multi-agent system's name")
-    r.add_argument("--config", help="TOML/YAML file or module[:attr]; default: the demo")
-    r.add_argument("--session", help="session id, for conversation memory")
-    r.add_argument("--server", metavar="URL", help="run on this masai server instead of here")
-    r.add_argument("--api-key", help="the server's API key (or set MASAI_API_KEY)")
-    r.add_argument("--json", action="store_true", help="print one event per line as JSON")
-    r.set_defaults(func=run)
-    return top
 
 
 def _non_negative(text: str) -> float:

@@ -47,6 +47,7 @@ _STATUS_OF_CODE = {
     "gone": 410,
     "conflict": 409,
     "backend_unavailable": 503,
+    "too_many_runs": 429,
 }
 
 
@@ -130,6 +131,8 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(500, "internal server error", "internal_error")
         if status == 503:  # (the backend is down: retryable, and nothing of it to show)
             return error_response(503, exc.public_message, exc.code, **{"Retry-After": "2"})
+        if status == 429:
+            return error_response(429, str(exc), exc.code, **{"Retry-After": "1"})
         return error_response(status, str(exc) or exc.public_message, exc.code)
 
     @app.exception_handler(Exception)

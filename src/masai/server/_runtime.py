@@ -96,7 +96,11 @@ class Runtime:
         stores: dict[str, Any] = {}
         if settings.backend:
             self.backend = open_backend(
-                settings.backend, retention=settings.run_retention, session_ttl=settings.session_ttl
+                settings.backend,
+                retention=settings.run_retention,
+                session_ttl=settings.session_ttl,
+                max_runs=settings.max_runs,
+                max_runs_per_principal=settings.max_runs_per_principal,
             )
             registry.use_stores(self.backend.sessions, self.backend.shared)
             backend = self.backend
@@ -171,26 +175,13 @@ class Runtime:
         shown = session if remember else None
         if self.runs.queue is not None:  # (a worker executes it)
             try:
-                record = await self.runs.enqueue(
-                    lambda record: RunJob.of(
-                        record,
-                        query,
-                        handler,
-                        session_id=session,
-                        remember=remember,
-                        history=context.history,
-                        entry_agent=entry_agent,
-                    ),
-                    owner=owner,
-                    target=target.name,
-                    handler=handler,
-                    run_id=run_id,
-                    session_id=shown,
-                    on_disconnect=on_disconnect,
+                record = await self._enqueue(
+                    handler, target, query, context, entry_agent, run_id, on_disconnect, shown
                 )
             finally:
-                # (Admission only: the run's end is a worker's, so the per-principal caps
-                # bound the starts this server is admitting, not the runs in flight.)
+                # (The run's end is a worker's: the caps on runs in flight are the shared
+                # backend's, checked as it records the run; this server's lease covered the
+                # admission and its rates.)
                 lease.release()
             return Run(record, shown)
         try:
@@ -211,6 +202,40 @@ class Runtime:
         self.counts["active"] += 1
         self._idle.clear()
         return Run(handle.record, shown, handle)
+
+    async def _enqueue(
+        self,
+        handler: EnhancedStreamHandler,
+        target: Target,
+        query: str,
+        context: RunContext,
+        entry_agent: str | None,
+        run_id: str | None,
+        on_disconnect: OnDisconnect,
+        shown: str | None,
+    ) -> RunRecord:
+        """Record the run and queue it for a worker (a shared backend)."""
+
+        def job(record: RunRecord) -> RunJob:
+            return RunJob.of(
+                record,
+                query,
+                handler,
+                session_id=context.session_id,
+                remember=context.remember,
+                history=context.history,
+                entry_agent=entry_agent,
+            )
+
+        return await self.runs.enqueue(
+            job,
+            owner=context.owner,
+            target=target.name,
+            handler=handler,
+            run_id=run_id,
+            session_id=shown,
+            on_disconnect=on_disconnect,
+        )
 
     def _ended(self, lease: RunLease) -> Callable[[RunRecord], None]:
         def ended(record: RunRecord) -> None:

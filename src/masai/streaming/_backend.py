@@ -59,8 +59,12 @@ def open_backend(
     lease: float = 10.0,
     prefix: str = "masai:",
     session_ttl: float | None = None,
+    max_runs: int | None = None,
+    max_runs_per_principal: int | None = None,
 ) -> SharedBackend:
-    """The shared backend at ``url`` (no connection is made until first use)."""
+    """The shared backend at ``url`` (no connection is made until first use). ``max_runs``
+    and ``max_runs_per_principal`` cap the runs in flight across every process sharing it
+    (checked where runs are created: the API servers)."""
     from ._redis import connect
     from ._redis_control import RedisControl
     from ._redis_journal import RedisJournalStore
@@ -77,7 +81,12 @@ def open_backend(
     kept = max(retention, 1.0)
     return SharedBackend(
         redis=redis,
-        store=RedisRunStore(redis, retention=kept),
+        store=RedisRunStore(
+            redis,
+            retention=kept,
+            max_active=max_runs,
+            max_active_per_owner=max_runs_per_principal,
+        ),
         log=RedisEventLog(redis, retention=kept),
         control=RedisControl(redis),
         queue=RedisRunQueue(redis, lease=lease),
