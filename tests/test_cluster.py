@@ -203,6 +203,26 @@ def test_a_worker_killed_mid_tool_is_taken_over_with_an_exact_stream(cluster: Cl
     }
 
 
+def test_a_hand_off_run_taken_over_keeps_its_shared_memory(cluster: Cluster) -> None:
+    server = cluster.server()
+    workers = [cluster.worker(), cluster.worker()]
+    with server.client() as client:
+        body = {"query": "seconds=2 tag=relay", "system": "relay"}
+        started = client.post("/runs", json=body)
+    assert started.status_code == 201, started.text
+    run_id = started.json()["run_id"]
+    line = cluster.wait_ledger("relay recall start")
+    next(w for w in workers if f"pid={w.pid}" in line).kill()
+    record = _wait_finished(server, run_id, within=LEASE + 20)
+    assert record["status"] == "completed", record
+    assert record["answer"].endswith("recalled: first says relay")  # (from Redis, re-run)
+    events = _assert_exact(_all_events(server, run_id))
+    kinds = [_kind(d) for _, d in events]
+    assert kinds.count("handoff") == 1 and kinds.count("retracted") == 1
+    ledger = Counter(" ".join(line.split()[1:3]) for line in cluster.ledger_lines())
+    assert ledger == {"step1 start": 1, "step1 end": 1, "recall start": 2, "recall end": 1}
+
+
 def test_a_non_idempotent_tool_interrupted_is_not_run_again(cluster: Cluster) -> None:
     server = cluster.server()
     workers = [cluster.worker(), cluster.worker()]

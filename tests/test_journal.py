@@ -14,7 +14,7 @@ import pytest
 from masai import AgentDetails, AgentManager, FunctionModel, ModelRequest, ScriptedModel, tool
 from masai.agents import Journal, RunContext, ToolInterrupted
 from masai.events import StreamingEvent, clear_streaming_callback, set_streaming_callback
-from masai.MultiAgents.MultiAgent import MultiAgentSystem
+from masai.MultiAgents.MultiAgent import MultiAgentSystem, SupervisorConfig
 from masai.streaming import decode_chunk, event_delta
 from masai.streaming._runs import _outcome
 from tests.support.models import wait_until
@@ -510,3 +510,37 @@ async def test_a_nested_agent_records_under_its_tool_call_and_adds_no_resume_poi
     again.close()
     assert final["answer"] == "Helped."
     assert again.saved == []
+
+
+async def test_a_hierarchical_run_replays_its_supervisors_decisions() -> None:
+    asked: list[str] = []
+
+    def supervisor(request: ModelRequest) -> dict[str, Any]:
+        asked.append(request.messages[-1].content)
+        if len(asked) == 1:
+            return {"reasoning": "the writer first", "delegate_to_agent": "writer"}
+        return {"reasoning": "done", "satisfied": True, "answer": "Final: AI is growing."}
+
+    def writer(request: ModelRequest) -> dict[str, Any]:
+        return {"reasoning": "write it", "satisfied": True, "answer": "AI is growing."}
+
+    def system() -> MultiAgentSystem:
+        manager = AgentManager(logging=False)
+        manager.create_agent("writer", [], AgentDetails(["writing"]), model=FunctionModel(writer))
+        config = SupervisorConfig(model=FunctionModel(supervisor))
+        return MultiAgentSystem(agentManager=manager, supervisor_config=config)
+
+    first = Attempt()
+    done = await system().initiate_hierarchical_mas("AI?", context=first.context())
+    first.close()
+    decisions = [e for e in first.entries if e["kind"] == "decision"]
+    assert len(asked) == 2 and len(decisions) == 3  # supervisor, writer, supervisor
+
+    again = Attempt(first)
+    replayed = await system().initiate_hierarchical_mas("AI?", context=again.context())
+    again.close()
+    assert len(asked) == 2  # the supervisor was not asked again
+    assert replayed["answer"] == done["answer"]
+    assert again.saved == []  # (nothing new: every step was recorded)
+    last = [e["seq"] for e in first.entries if e["kind"] == "resume"][-1]
+    assert again.steps(replaying=True) == first.steps(0, last)

@@ -9,6 +9,8 @@ which tool (to ``kill -9`` it there) and count how often each step really ran.
 - ``payer``: calls ``pay`` once, a tool declared ``idempotent=False``; ``seconds=`` as above.
 - ``publisher``: calls ``publish`` once, which needs a person's approval.
 - ``echo``: answers with the conversation it was shown (sessions across workers).
+- ``relay`` (a system): ``first`` runs ``step(1)`` and hands off to ``second``, whose ``recall``
+  reads what ``first`` left in the run's shared memory.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import Any
 import httpx
 
 from masai import AgentDetails, AgentManager, FunctionModel, emit_custom_event, tool
+from masai.agents import get_run_context
 from masai.models import ModelRequest
 from masai.server import Registry
+from masai.systems import MultiAgentSystem
 
 from .redis import RedisServer
 from .registries import echo
@@ -77,6 +81,37 @@ async def publish(tag: str) -> str:
     return "published"
 
 
+@tool
+async def recall(seconds: float, tag: str) -> str:
+    """Reads what the first agent left in the run's shared memory (on Redis), slowly."""
+    context = get_run_context()
+    assert context is not None
+    await _work(tag, "recall", seconds)
+    return f"recalled: {await context.shared.get('answer:first')}"
+
+
+def _first(request: ModelRequest) -> dict[str, Any]:
+    tag = _option(request, "tag", "run")
+    if "step 1 done" in request.messages[-1].content:
+        return {
+            "delegate_to_agent": "second",
+            "answer": f"first says {tag}",
+            "reasoning": "hand on",
+        }
+    return {"tool": "step", "tool_input": {"n": 1, "seconds": 0.3, "tag": tag}}
+
+
+def _second(request: ModelRequest) -> dict[str, Any]:
+    last = request.messages[-1].content
+    if last.startswith("Tool results:"):
+        return {"satisfied": True, "answer": last.removeprefix("Tool results:\n")}
+    seconds = float(_option(request, "seconds", "1"))
+    return {
+        "tool": "recall",
+        "tool_input": {"seconds": seconds, "tag": _option(request, "tag", "run")},
+    }
+
+
 def _stepper(request: ModelRequest) -> dict[str, Any]:
     steps = int(_option(request, "steps", "3"))
     seconds = float(_option(request, "seconds", "0.5"))
@@ -109,7 +144,15 @@ def cluster_registry() -> Registry:
     manager.create_agent(
         "publisher", [publish], AgentDetails(["publishing"]), model=_once("publish")
     )
-    return Registry(manager)
+    manager.create_agent("first", [step], AgentDetails(["starting"]), model=FunctionModel(_first))
+    manager.create_agent(
+        "second", [recall], AgentDetails(["finishing"]), model=FunctionModel(_second)
+    )
+    registry = Registry(manager)
+    registry.add_system(
+        "relay", MultiAgentSystem(agentManager=manager), mode="decentralized", entry_agent="first"
+    )
+    return registry
 
 
 class Process:
