@@ -116,7 +116,14 @@ class Runs:
         self._live: dict[str, RunHandle] = {}
         self._viewers: Counter[str] = Counter()  # connections reading each run's log now
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._kept = KeptRuns(self)
+        self._kept = KeptRuns(
+            self.store,
+            self.log,
+            retention=retention,
+            max_bytes=max_kept_bytes,
+            viewers=self.viewers,
+            spawn=self.spawn,
+        )
 
     # -- starting ----------------------------------------------------------------------------
     async def start(
