@@ -4,8 +4,8 @@ Prints a table of medians with our/baseline ratios and the targets, and writes t
 JSON (``benchmarks/results/latest.json`` by default). ``--quick`` is the CI smoke mode: small
 sizes, same code paths, seconds not minutes; its numbers are not for quoting.
 
-This module measures (here, or by running each benchmark in its own process); ``_report`` and
-``_server_report`` turn the numbers into the table's rows.
+This module measures (here, or by running each benchmark in its own process); ``_report``,
+``_server_report`` and ``_redis_report`` turn the numbers into the table's rows.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import agent_loop, gate_cost, langgraph_baseline
+from ._redis_report import redis_rows
 from ._report import CPU_MODES, Row, agent_loop_rows, http_rows, import_rows, pipeline_rows, table
 from ._server_report import runs_rows, serve_rows
 from ._venvs import VENVS, venv_python
@@ -58,8 +59,8 @@ def run_pipeline(python: str, quick: bool) -> dict[str, Any]:
 
 def run_bench(module: str, quick: bool) -> dict[str, Any]:
     """``benchmarks.{module}`` in its own process: its own event loop and CPU (``http_bench``,
-    ``serve_bench``, ``runs_bench``; the last installs LangGraph's server into its own
-    virtualenv on first use)."""
+    ``serve_bench``, ``runs_bench``, ``redis_bench``; ``runs_bench`` installs LangGraph's server
+    into its own virtualenv on first use)."""
     return _json_from([sys.executable, "-m", f"benchmarks.{module}"], quick, cwd=HERE.parent)
 
 
@@ -140,7 +141,13 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any], list[str]]:
     rows += run_rows
     notes += run_notes
 
-    # 7. import time
+    # 7. scale-out on Redis: API server + workers against the in-process server
+    raw["redis"] = redis = run_bench("redis_bench", quick)
+    redis_table, redis_notes = redis_rows(redis)
+    rows += redis_table
+    notes += redis_notes
+
+    # 8. import time
     raw["imports"] = imports = import_times()
     rows += import_rows(imports)
     return rows, raw, notes

@@ -23,7 +23,7 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
     report = json.loads(out.read_text())
     rows = report["rows"]
     sections = {r["section"] for r in rows}
-    assert sections == {"pipeline", "agent loop", "http", "server", "runs", "import"}
+    assert sections == {"pipeline", "agent loop", "http", "server", "runs", "redis", "import"}
     assert {r["baseline_name"] for r in rows} == {
         "masai-framework 0.6.5",
         "the tool alone, reference venv",
@@ -40,6 +40,9 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
         "bare Starlette SSE",
         "EventStream, no log",
         "python -c pass",
+        "in-process server",
+        "1 worker",
+        "same server",
     }  # (the comparison with the server before keys and limits runs in full mode only)
     for r in rows:
         assert r["masai"] >= 0 and r["baseline"] is not None, r
@@ -50,6 +53,19 @@ def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> No
     assert floor["baseline"] > 0  # the floor under CPU per event was measured, not assumed
     cap = next(r for r in rows if r["baseline_name"] == "--session-max-bytes")
     assert 0 < cap["masai"] <= cap["baseline"]  # session memory stays under its cap
+    # Through Redis (API server + workers): nothing lost, every run and control took effect.
+    redis = report["raw"]["redis"]
+    assert redis["latency"]["redis"]["lost"] == redis["latency"]["redis"]["duplicates"] == 0
+    assert redis["latency"]["redis"]["ended"] and redis["latency"]["redis"]["live_events"] > 0
+    runs = redis["plan"]["runs"]
+    assert all(t["completed"] == runs for t in redis["throughput"].values())
+    for kind in ("other", "same"):
+        resumed = redis["resume"][kind]
+        assert resumed["reconnects"] > 0
+        assert (resumed["lost"], resumed["duplicates"], resumed["id_errors"]) == (0, 0, 0)
+    for target in ("redis", "in_process"):
+        control = redis["control"][target]
+        assert control["as_expected"] == control["of"] == 2 * redis["control"]["repeats"]
     assert "| measure | masai |" in done.stdout and report["machine"]["quick"] is True
     assert any("skipped (quick mode)" in note for note in report["notes"])
 

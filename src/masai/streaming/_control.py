@@ -39,6 +39,9 @@ class Control(Protocol):
         """Deliver ``message`` and return the listener's reply (or raise what it raised);
         ``NotListening`` if nobody executes the run."""
 
+    async def ready(self, key: str) -> bool:
+        """Wait (briefly) until messages sent from now on reach the run's listener."""
+
 
 class InMemoryControl:
     def __init__(self) -> None:
@@ -52,6 +55,9 @@ class InMemoryControl:
                 del self._listeners[key]
 
         return stop
+
+    async def ready(self, key: str) -> bool:
+        return key in self._listeners  # (a direct call: ready as soon as it listens)
 
     async def send(self, key: str, message: ControlMessage) -> Any:
         listener = self._listeners.get(key)

@@ -5,6 +5,7 @@ waiting tool call. Also the errors of acting on runs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from ._runs import Runs
 
 logger = logging.getLogger("masai.runs")
+
+#: How often a call waiting for approval looks for a decision kept for it (see ``_recall``).
+RECALL_INTERVAL = 1.0
+#: How long a cancel that asks to wait is answered after at most (below a remote sender's
+#: reply timeout; the sender then watches the run's record).
+CANCEL_REPLY_WAIT = 4.0
 
 __all__ = ("ApprovalConflict", "ApprovalNotFound", "RunFinished", "RunHandle")
 
@@ -133,13 +140,18 @@ class RunHandle:
         self.interrupt(RunCancelled(f"run {self.run_id} was taken over"))
 
     async def _recall(self, call_id: str) -> None:
+        """While the call waits, look for a decision kept for it now and then: one made while
+        no process listened (before a take-over), or whose message was lost on the way."""
         assert self.recall is not None
-        body = await self.recall(call_id)
-        if body is not None and call_id in self._waiting:
-            try:
-                await self._decide(ControlMessage(kind="approval", body=body))
-            except MasaiError as exc:  # (decided meanwhile, or arguments the tool refuses)
-                logger.warning("run %s: a kept decision was not applied: %s", self.run_id, exc)
+        while call_id in self._waiting:
+            body = await self.recall(call_id)
+            if body is not None and call_id in self._waiting:
+                try:
+                    await self._decide(ControlMessage(kind="approval", body=body))
+                except MasaiError as exc:  # (decided meanwhile, or arguments refused)
+                    logger.warning("run %s: a kept decision not applied: %s", self.run_id, exc)
+                return
+            await asyncio.sleep(RECALL_INTERVAL)
 
     async def _wait(
         self, request: ApprovalRequest, decision: asyncio.Future[ApprovalDecision]
@@ -192,6 +204,9 @@ class RunHandle:
         if message.kind == "cancel":
             who = f" by {message.sender}" if message.sender else ""
             self.interrupt(RunCancelled(f"run {self.run_id} was cancelled{who}"))
+            if message.body.get("wait"):  # (the sender waits for the end: answer then)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.finished.wait(), CANCEL_REPLY_WAIT)
             return self.record
         return await self._decide(message)
 

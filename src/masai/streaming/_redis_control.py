@@ -45,7 +45,7 @@ logger = logging.getLogger("masai.redis")
 #: How long a reply waits for its sender, in ms (the sender waits ``reply_timeout`` at most).
 REPLY_TTL_MS = 60_000
 #: How long the listener task waits for a message before it looks at its subscriptions again.
-POLL = 0.1
+POLL = 0.02
 #: Pause after a failed pub/sub call before trying again (Redis is down).
 RECONNECT_PAUSE = 0.5
 

@@ -154,7 +154,7 @@ class Runs:
         handle = RunHandle(self, record, handler)
         ctx = dataclasses.replace(base, approvals=handle)
         handle.stream, handle.encoder = self._stream(record, _runner(fn, ctx), handler)
-        self._launch(handle, on_end)
+        await self._launch(handle, on_end)
         return handle
 
     async def enqueue(
@@ -206,7 +206,7 @@ class Runs:
         )
         handle.stream = stream
         handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
-        self._launch(handle, on_end)
+        await self._launch(handle, on_end)
         return handle
 
     def _new_record(
@@ -229,9 +229,15 @@ class Runs:
         await self.store.create(record)
         await self.log.open(record.key, head=head, max_entries=self.max_events)
 
-    def _launch(self, handle: RunHandle, on_end: Callable[[RunRecord], None] | None) -> None:
-        self._live[handle.record.key] = handle
-        stop_listening = self.control.listen(handle.record.key, handle.on_message)
+    async def _launch(
+        self, handle: RunHandle, on_end: Callable[[RunRecord], None] | None
+    ) -> None:
+        """Listen for the run's messages, then start it: a decision sent the moment the run
+        asks for it must find the run listening."""
+        key = handle.record.key
+        self._live[key] = handle
+        stop_listening = self.control.listen(key, handle.on_message)
+        await self.control.ready(key)
         self.spawn(self._pump(handle, stop_listening, on_end))
 
     def _stream(
@@ -407,18 +413,21 @@ class Runs:
         record = await self.store.get(owner, run_id)
         if record.finished:
             raise RunFinished(f"run {run_id} has finished already ({record.status})")
+        handle = self._live.get(record.key)
+        # Executed by another process: its listener answers once the run has stopped.
+        remote_wait = wait and handle is None
+        message = ControlMessage(kind="cancel", sender=by, body={"wait": remote_wait})
         try:
-            await self.control.send(record.key, ControlMessage(kind="cancel", sender=by))
+            await self.control.send(record.key, message)
         except NotListening:
             raise RunFinished(f"run {run_id} has finished already") from None
-        handle = self._live.get(record.key)
         if not wait:
             return record
         # (Bounded: a run stuck in a sync call cannot be stopped sooner than it returns.)
         with contextlib.suppress(TimeoutError):
             if handle is not None:
                 await asyncio.wait_for(handle.finished.wait(), CANCEL_WAIT_SECONDS)
-            else:  # executed by another process: watch its record
+            else:  # (answered once stopped, or not listened to: watch its record)
                 async with asyncio.timeout(CANCEL_WAIT_SECONDS):
                     while True:
                         record = await self.store.get(owner, run_id)

@@ -171,9 +171,19 @@ class Worker:
                 logger.warning("worker %s: cannot renew leases (%s)", self.name, exc)
                 continue
             for entry_id in held:
-                if entry_id not in kept and (handle := self._handles.get(entry_id)):
+                if (handle := self._handles.get(entry_id)) is None:
+                    continue
+                if entry_id not in kept:
                     logger.warning("worker %s lost run %s to another", self.name, handle.run_id)
                     handle.abandon()
+                elif await self._cancelled(handle):  # (a cancel whose message was lost)
+                    handle.interrupt(RunCancelled(f"run {handle.run_id} was cancelled"))
+
+    async def _cancelled(self, handle: RunHandle) -> bool:
+        try:
+            return await self.control.cancelled(handle.record.key)
+        except MasaiError:
+            return False
 
     async def _execute(self, queued: Queued) -> None:
         job = queued.job
