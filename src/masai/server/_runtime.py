@@ -29,12 +29,12 @@ from ..streaming import (
     SharedBackend,
     open_backend,
 )
-from ..tools import ToolThreads, use_tool_threads
+from ..tools import ToolThreads
 from ._errors import ApiError
 from ._limits import RunLease, RunLimiter
 from ._pacing import WritePacing
 from ._settings import ServerSettings
-from ._targets import Registry, Target
+from ._targets import Registry, Target, work_of
 
 __all__ = ("RUN_ID", "SESSION_ID", "Run", "Runtime", "new_session_id")
 
@@ -163,15 +163,6 @@ class Runtime:
             history=tuple(history) if history is not None else None,
             remember=remember,
         )
-        pool = self.tool_threads
-
-        async def run(ctx: RunContext) -> Any:
-            use_tool_threads(pool)  # (this task's own context)
-            final = None
-            async for update in target.updates(query, entry_agent=entry_agent, context=ctx):
-                final = update
-            return final
-
         shown = session if remember else None
         if self.runs.queue is not None:  # (a worker executes it)
             try:
@@ -186,7 +177,7 @@ class Runtime:
             return Run(record, shown)
         try:
             handle = await self.runs.start(
-                run,
+                work_of(target, query, entry_agent, self.tool_threads),
                 owner=owner,
                 run_id=run_id,
                 target=target.name,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from ..agents import Agent, AgentManager, RunContext
 from ..exceptions import AgentNotFound, ConfigError
 from ..memory import SessionStore, SharedStore
+from ..streaming import last_update
 from ..systems import MultiAgentSystem
+from ..tools import ToolThreads, use_tool_threads
 
-__all__ = ("Registry", "Target")
+__all__ = ("Registry", "Target", "work_of")
 
 Mode = Literal["decentralized", "sequential", "hierarchical"]
 
@@ -59,6 +61,19 @@ class Target:
         return self.system.initiate_decentralized_mas_astream(
             query, entry, session_id=session_id, context=context
         )
+
+
+def work_of(
+    target: Target, query: str, entry_agent: str | None, pool: ToolThreads
+) -> Callable[[RunContext], Awaitable[Any]]:
+    """A run of ``target`` on ``query`` as ``Runs`` executes it (given the run's context):
+    its sync tools on ``pool``, its result the last update."""
+
+    async def work(ctx: RunContext) -> Any:
+        use_tool_threads(pool)  # (this task's own context)
+        return await last_update(target.updates(query, entry_agent=entry_agent, context=ctx))
+
+    return work
 
 
 class Registry:

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..agents import RunContext
 from ..streaming import RunJob, Runs, Worker, open_backend
-from ..tools import ToolThreads, use_tool_threads
-from ._targets import Registry
+from ..tools import ToolThreads
+from ._targets import Registry, work_of
 
 __all__ = ("run_worker",)
 
@@ -29,16 +29,7 @@ def _resolve(registry: Registry, pool: ToolThreads) -> Callable[[RunJob], Any]:
     """A job's work: its target (by name, from this worker's configuration) run on its query."""
 
     def resolve(job: RunJob) -> Callable[[RunContext], Any]:
-        target = registry.get(job.target)
-
-        async def work(ctx: RunContext) -> Any:
-            use_tool_threads(pool)  # (this task's own context)
-            final = None
-            async for update in target.updates(job.query, entry_agent=job.entry_agent, context=ctx):
-                final = update
-            return final
-
-        return work
+        return work_of(registry.get(job.target), job.query, job.entry_agent, pool)
 
     return resolve
 

@@ -3,7 +3,7 @@
 from ._backend import SharedBackend, open_backend
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
-from ._drive import agent_runner, unwrap_state
+from ._drive import agent_runner, last_update, unwrap_state
 from ._durable import DurableStream
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._jobs import Queued, RunJob, RunQueue
@@ -69,6 +69,7 @@ __all__ = (
     "comment",
     "decode_chunk",
     "event_delta",
+    "last_update",
     "open_backend",
     "unwrap_state",
 )

@@ -16,7 +16,18 @@ from .._context import agent_scope, scoped
 from .._updates import unwrap_state
 from ..events import emit_event
 
-__all__ = ("agent_runner", "unwrap_state")
+__all__ = ("agent_runner", "last_update", "unwrap_state")
+
+
+async def last_update(outcome: Any) -> Any:
+    """What a run's work returned: awaited if it is a coroutine, else iterated to its last
+    update (a stream of updates, MASAI's shape)."""
+    if not hasattr(outcome, "__anext__"):
+        return await outcome
+    final = None
+    async for update in outcome:
+        final = update
+    return final
 
 
 def agent_runner(

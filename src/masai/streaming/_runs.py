@@ -31,7 +31,7 @@ from ..agents import ApprovalTimeout, RunContext
 from ..exceptions import MasaiError, RunCancelled, ServerShutdown
 from ..memory import LOCAL_OWNER
 from ._control import Control, ControlMessage, InMemoryControl, NotListening
-from ._drive import unwrap_state
+from ._drive import last_update, unwrap_state
 from ._durable import DurableStream, ReplayGate
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._jobs import RunJob, RunQueue
@@ -229,9 +229,7 @@ class Runs:
         await self.store.create(record)
         await self.log.open(record.key, head=head, max_entries=self.max_events)
 
-    async def _launch(
-        self, handle: RunHandle, on_end: Callable[[RunRecord], None] | None
-    ) -> None:
+    async def _launch(self, handle: RunHandle, on_end: Callable[[RunRecord], None] | None) -> None:
         """Listen for the run's messages, then start it: a decision sent the moment the run
         asks for it must find the run listening."""
         key = handle.record.key
@@ -502,12 +500,6 @@ def _runner(fn: Work, ctx: RunContext) -> Callable[[], Awaitable[Any]]:
     """The run itself: ``fn(ctx)``, awaited or iterated to its last update (its result)."""
 
     async def run() -> Any:
-        outcome = fn(ctx)
-        if hasattr(outcome, "__anext__"):
-            final = None
-            async for update in outcome:
-                final = update
-            return final
-        return await outcome
+        return await last_update(fn(ctx))
 
     return run

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from ..agents import Journal, RunContext
 from ..events import emit_event
 from ..exceptions import MasaiError, RunCancelled
+from ._drive import last_update
 from ._durable import DurableStream
 from ._handle import RunHandle
 from ._jobs import Queued, RunJob, RunQueue
@@ -284,13 +285,7 @@ class Worker:
                 raise RunCancelled(f"run {job.run_id} was cancelled")
             if lost >= self.max_step_attempts:
                 raise StepAttemptsExhausted(f"run {job.run_id}: lost {lost} times at one step")
-            outcome = self.resolve(job)(ctx)
-            if not hasattr(outcome, "__anext__"):
-                return await outcome
-            final = None
-            async for update in outcome:
-                final = update
-            return final
+            return await last_update(self.resolve(job)(ctx))
 
         return work
 
