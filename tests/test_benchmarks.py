@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(900)  # (every benchmark, servers and baselines included: minutes)
 def test_quick_benchmark_covers_every_section_and_baseline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
