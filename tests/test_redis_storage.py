@@ -316,6 +316,9 @@ async def test_control_stores_messages_nobody_listens_to(backend: RedisBackend) 
     body = {"tool_call_id": "c1", "approved": False, "reason": "no"}
     assert await control.send("k", ControlMessage(kind="approval", body=body)) is None
     assert await control.decision("k", "c1") == {**body, "sender": None}
+    with pytest.raises(ApprovalConflict):  # (the first decision kept wins)
+        await control.send("k", ControlMessage(kind="approval", body={**body, "approved": True}))
+    assert await control.decision("k", "c1") == {**body, "sender": None}
     assert await control.decision("k", "c2") is None
     await control.forget("k")
     assert not await control.cancelled("k") and await control.decision("k", "c1") is None

@@ -35,6 +35,7 @@ from redis.asyncio.client import PubSub
 from .._json import dumps
 from ..exceptions import MasaiError
 from ._control import ControlMessage, Listener, NotListening
+from ._handle import ApprovalConflict
 from ._redis import MAX_BLOCK, RedisBackend
 from ._runstore import RunRecord
 
@@ -208,6 +209,8 @@ class RedisControl:
         client = self.backend.client
         with self.backend.unavailable():
             stored = await self._store(key, message, call_id)
+            if message.kind == "approval" and not stored:  # (one is kept: the first wins)
+                raise ApprovalConflict(f"tool call {call_id} was decided already")
             if not await client.publish(self._channel(key), payload):
                 return None
             got = await client.blpop([self.backend.key("reply", reply_id)], self.reply_timeout)

@@ -60,6 +60,7 @@ class RunControl(Protocol):
     async def ready(self, key: str) -> bool: ...
     async def cancelled(self, key: str) -> bool: ...
     async def decision(self, key: str, tool_call_id: str) -> dict[str, Any] | None: ...
+    async def forget(self, key: str) -> None: ...
 
 
 Resolve = Callable[[RunJob], Callable[[RunContext], Any]]
@@ -211,6 +212,7 @@ class Worker:
             try:
                 await self.queue.done(queued.entry_id)
                 await self.journals.forget(record.key)
+                await self.control.forget(record.key)
             except MasaiError as exc:
                 logger.warning("worker %s: run %s: %s", self.name, job.run_id, exc)
 
