@@ -1,7 +1,7 @@
-// The web UI when a run was taken over by another worker: the `retracted` event's range of
-// earlier entries goes (the re-run shows them again) and a note says what happened. The
-// server runs an agent whose tool emits a `retracted` event itself, as a taking-over worker
-// does, so the page meets the exact frames a take-over produces.
+// The web UI and a scaled-out deployment's frames: a run taken over by another worker (the
+// `retracted` event's range of earlier entries goes, the re-run shows them again, a note says
+// what happened), and a server that lost its backend (a note, not "the run failed"). The
+// server runs agents whose tools emit those frames themselves, so the page meets them exactly.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -42,5 +42,21 @@ test("entries a take-over replaces are removed, with a note", async () => {
   assert.ok(seqs.some((s) => s > 2), "what came after the retraction is shown");
   const note = await page.locator('[data-testid="entry"][data-type="retracted"]').innerText();
   assert.match(note, /2 earlier event\(s\) replaced/);
+  assert.deepEqual(problems, []);
+});
+
+test("a server that lost its backend is a note, not a failed run", async () => {
+  const { page, problems } = browser;
+  await page.goto(server.url);
+  await page.waitForSelector('[data-testid="target"]:not([disabled])');
+  await byTestId(page, "target").selectOption("agent:hiccuper");
+  await byTestId(page, "query").fill("hiccup");
+  await byTestId(page, "run").click();
+  await page.waitForSelector('[data-testid="entry"][data-type="answer"]');
+  const types = await page
+    .locator('[data-testid="entry"]')
+    .evaluateAll((els) => els.map((el) => el.dataset.type));
+  assert.ok(types.includes("unavailable"), `no note: ${types}`);
+  assert.ok(!types.includes("error"), `shown as a failure: ${types}`);
   assert.deepEqual(problems, []);
 });

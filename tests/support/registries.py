@@ -134,10 +134,24 @@ async def wobble() -> str:
     return "steady"
 
 
+@tool
+async def hiccup() -> str:
+    """Emits the frame a server writes when it loses its backend mid-stream (an ``error``
+    event with ``error_code: backend_unavailable``), then goes on: the run is not over."""
+    await emit_event(
+        "error",
+        {"error": "The backend (Redis) is unavailable.", "code": "backend_unavailable"},
+        {"error_code": "backend_unavailable"},
+    )
+    return "still here"
+
+
 def retracting_registry() -> Registry:
-    """``wobbler``: calls ``wobble`` once, then answers (for clients' ``retracted`` handling)."""
+    """``wobbler``: calls ``wobble`` once, then answers (for clients' ``retracted`` handling);
+    ``hiccuper``: the same with ``hiccup`` (a backend outage's frame, mid-run)."""
     manager = AgentManager(logging=False)
     manager.create_agent("wobbler", [wobble], AgentDetails(["wobbling"]), model=_once("wobble"))
+    manager.create_agent("hiccuper", [hiccup], AgentDetails(["hiccups"]), model=_once("hiccup"))
     return Registry(manager)
 
 

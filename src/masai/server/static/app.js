@@ -525,6 +525,7 @@ const ICONS = {
   error: "⚠️",
   stopped: "⏹",
   retracted: "↺",
+  unavailable: "⏳",
   unknown: "•",
 };
 
@@ -608,6 +609,13 @@ function handlers(run) {
       addEntry(run, "node_transition", e.metadata.agent, e.content.trim());
     }),
     error: live((e) => {
+      if (e.code === "backend_unavailable") {
+        // This connection's end, not the run's: the server lost its backend (Redis); the
+        // client reconnects and the run goes on.
+        addEntry(run, "unavailable", e.metadata?.agent ?? null,
+          "The server lost its backend for a moment: reconnecting (the run goes on)");
+        return;
+      }
       if (e.code === "cancelled") {
         run.stoppedShown = true;
         addEntry(run, "stopped", e.metadata?.agent ?? null, "Stopped: the server cancelled the run");
