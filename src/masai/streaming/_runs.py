@@ -403,6 +403,8 @@ class Runs:
         while (batch := await self.log.read(record.key, after, idle=idle)) is not None:
             after = batch.last
             yield batch
+            if batch.terminal:  # (the end: nothing more to ask the log for)
+                return
 
     # -- acting --------------------------------------------------------------------------------
     async def cancel(
