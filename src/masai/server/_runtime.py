@@ -103,9 +103,7 @@ class Runtime:
                 max_runs_per_principal=settings.max_runs_per_principal,
             )
             registry.use_stores(self.backend.sessions, self.backend.shared)
-            backend = self.backend
-            stores = {"store": backend.store, "log": backend.log, "control": backend.control}
-            stores["queue"] = backend.queue
+            stores = self.backend.stores(queue=True)
         self.runs = Runs(
             retention=settings.run_retention,
             max_events=settings.run_log_max_events,

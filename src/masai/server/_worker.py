@@ -56,9 +56,7 @@ async def run_worker(
     registry.use_stores(backend.sessions, backend.shared)
     pool = ToolThreads(tool_threads)
     runs = Runs(
-        store=backend.store,
-        log=backend.log,
-        control=backend.control,
+        **backend.stores(queue=False),
         retention=retention,
         max_events=max_events,
         approval_timeout=approval_timeout,

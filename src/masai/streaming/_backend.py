@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
 
@@ -43,6 +43,15 @@ class SharedBackend:
     def url(self) -> str:
         """Where it is, password hidden."""
         return self.redis.url
+
+    def stores(self, *, queue: bool) -> dict[str, Any]:
+        """The run manager's storage, as ``Runs(**backend.stores(queue=…))`` takes it: with
+        the queue for an API server (it queues the runs it starts), without for a worker (it
+        executes them)."""
+        stores: dict[str, Any] = {"store": self.store, "log": self.log, "control": self.control}
+        if queue:
+            stores["queue"] = self.queue
+        return stores
 
     async def ping(self) -> bool:
         return await self.redis.ping()

@@ -57,7 +57,6 @@ class JournalStore(Protocol):
 class RunControl(Protocol):
     """What a worker asks of the control channel besides listening."""
 
-    async def ready(self, key: str) -> bool: ...
     async def cancelled(self, key: str) -> bool: ...
     async def decision(self, key: str, tool_call_id: str) -> dict[str, Any] | None: ...
     async def forget(self, key: str) -> None: ...
@@ -257,8 +256,8 @@ class Worker:
         handle.recall = lambda call_id: self.control.decision(key, call_id)
         assert isinstance(handle.stream, DurableStream)
         stream.append(handle.stream)
-        # A cancel sent before this worker listened was kept: look once it surely listens.
-        await self.control.ready(key)
+        # A cancel sent before this worker listened (``execute`` returns once it does) was
+        # kept: look for it now.
         if await self.control.cancelled(key):
             handle.interrupt(RunCancelled(f"run {job.run_id} was cancelled"))
         return handle
