@@ -18,6 +18,7 @@ MODULES = [
     "masai.memory",
     "masai.models",
     "masai.streaming",
+    "masai.streaming.encoders",
     "masai.systems",
     "masai.tools",
     "masai.MultiAgents",

@@ -1,10 +1,7 @@
-"""``/v1/chat/completions``: a run as a vanilla OpenAI chat completion.
+"""``/v1/chat/completions``' request, and its ``stream: false`` response.
 
-``content`` carries exactly the run's final answer: ``token`` events as they stream, and whatever
-part of the final ``answer`` event they did not already carry (a limit notice, a model that did
-not stream). Answers that fed another agent (``metadata.intermediate``) are not the user's and
-stay out. Agent events are added only on request, each in a chunk of its own with no choices
-and an extension field, so a vanilla client skips them and an SDK still parses every chunk.
+The stream itself is ``streaming.encoders.ChatEncoder``'s: ``content`` is exactly the run's
+final answer, and agent events come only on request.
 """
 
 from __future__ import annotations
@@ -14,16 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .. import _json
-from .._updates import unwrap_state
-from ..events import StreamingEvent
-from ..exceptions import MasaiError
 from ..models import Message
-from ..streaming import EventStream, LogBatch, LogEntry, OnDisconnect, RunRecord
-from ..streaming.sse import DONE
+from ..streaming import OnDisconnect, RunRecord
 from ._runtime import SESSION_ID
 
-__all__ = ("ChatFrames", "ChatRequest", "ChatStreamEncoder", "FinalText", "completion", "usage_of")
+__all__ = ("ChatRequest", "completion")
 
 
 class ContentPart(BaseModel):
@@ -131,148 +123,6 @@ class ChatRequest(BaseModel):
     @property
     def options(self) -> StreamOptions:
         return self.stream_options or StreamOptions()
-
-
-class FinalText:
-    """Follows a run's events and says what to add to ``content`` for each."""
-
-    __slots__ = ("_segment", "text")
-
-    def __init__(self) -> None:
-        self._segment = ""  # streamed since the last final answer
-        self.text = ""
-
-    def feed(self, event: StreamingEvent) -> str:
-        if event.metadata.get("intermediate"):
-            return ""
-        if event.event_type == "token":
-            piece = str(event.data.get("content", ""))
-            self._segment += piece
-        elif event.event_type == "answer":
-            answer = str(event.data.get("answer", ""))
-            piece = answer[len(self._segment) :] if answer.startswith(self._segment) else ""
-            self._segment = ""
-        else:
-            return ""
-        self.text += piece
-        return piece
-
-
-def usage_of(stream: EventStream | None) -> dict[str, int]:
-    final: Any = unwrap_state(stream.result) if stream is not None else None
-    usage: Any = (final.get("usage") if isinstance(final, dict) else None) or {}
-    prompt = int(usage.get("input_tokens", 0))
-    completion_tokens = int(usage.get("output_tokens", 0))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-    }
-
-
-def error_body(error: BaseException | None) -> dict[str, Any]:
-    if isinstance(error, MasaiError):
-        return {"message": error.public_message, "type": "server_error", "code": error.code}
-    return {"message": MasaiError.public_message, "type": "server_error", "code": MasaiError.code}
-
-
-class ChatStreamEncoder:
-    """The ``stream: true`` response, as ``chat.completion.chunk`` frames."""
-
-    def __init__(self, request: ChatRequest, chunk_id: str, created: int) -> None:
-        self.options = request.options
-        self.text = FinalText()
-        self._base = {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": request.model,
-            "system_fingerprint": None,
-        }
-
-    def _frame(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        return b"data: " + _json.dumps({**self._base, "choices": choices, **extra}) + b"\n\n"
-
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._frame(
-            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-        )
-
-    def start(self) -> bytes:
-        return self._delta({"role": "assistant", "content": ""})
-
-    def events(self, batch: list[StreamingEvent]) -> bytes:
-        out = []
-        for event in batch:
-            if self.options.include_agent_events:
-                out.append(self._frame([], masai_event=event.to_dict()))
-            if piece := self.text.feed(event):
-                out.append(self._delta({"content": piece}))
-        return b"".join(out)
-
-    def finish(self, error: BaseException | None, usage: dict[str, int]) -> bytes:
-        if error is not None:
-            # OpenAI's in-stream error shape: SDKs raise it as an API error.
-            return b"data: " + _json.dumps({"error": error_body(error)}) + b"\n\n" + (DONE.encode())
-        tail = [self._delta({}, "stop")]
-        if self.options.include_usage:
-            tail.append(self._frame([], usage=usage))
-        return b"".join(tail) + DONE.encode()
-
-
-class ReportedError(MasaiError):
-    """A run's failure as its log reports it (its ``error`` event): what a viewer knows of a
-    run another process executed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.public_message = message
-
-
-class ChatOutcome:
-    """How a run ended, for the OpenAI shapes: from its stream when this process executed it,
-    else from its log's terminal entry (no usage: a worker's stream is not here)."""
-
-    def __init__(self, stream: EventStream | None) -> None:
-        self.stream = stream
-        self.reported: BaseException | None = None
-
-    def read(self, entry: LogEntry) -> StreamingEvent | None:
-        """The entry's event, for the text (``None`` for the terminal one, which is noted)."""
-        event = entry.event
-        if not entry.terminal:
-            return event
-        if event is not None and event.event_type == "error":
-            message = str(event.data.get("error") or MasaiError.public_message)
-            self.reported = ReportedError(str(event.data.get("code") or "error"), message)
-        return None
-
-    @property
-    def error(self) -> BaseException | None:
-        return self.stream.error if self.stream is not None else self.reported
-
-    @property
-    def usage(self) -> dict[str, int]:
-        return usage_of(self.stream)
-
-
-class ChatFrames:
-    """``ChatStreamEncoder`` as a viewer of the run's log (``StreamEncoder``)."""
-
-    def __init__(self, request: ChatRequest, record: RunRecord, stream: EventStream | None) -> None:
-        self.chat = ChatStreamEncoder(request, f"chatcmpl-{record.run_id}", record.created)
-        self.outcome = ChatOutcome(stream)
-
-    def start(self) -> bytes:
-        return self.chat.start()
-
-    def entries(self, batch: LogBatch) -> bytes:
-        read = self.outcome.read
-        return self.chat.events([e for entry in batch.entries() if (e := read(entry))])
-
-    def finish(self) -> bytes:
-        return self.chat.finish(self.outcome.error, self.outcome.usage)
 
 
 def completion(

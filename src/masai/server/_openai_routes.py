@@ -10,24 +10,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from ..exceptions import ServerShutdown
 from ..streaming import EnhancedStreamHandler
+from ..streaming.encoders import ChatEncoder, chat_usage, error_body
 from ._errors import ERROR_RESPONSES
 from ._gate import principal_of
-from ._openai_compat import (
-    ChatFrames,
-    ChatOutcome,
-    ChatRequest,
-    FinalText,
-    completion,
-    error_body,
-)
+from ._openai_compat import ChatRequest, completion
+from ._response import read_to_end
 from ._routes import SSE_RESPONSE, respond, runtime_of
-from ._runtime import Run, Runtime
 
 __all__ = ("router",)
 
@@ -71,7 +64,8 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
     """A run as an OpenAI chat completion, streamed or not."""
     runtime = runtime_of(request)
     target = runtime.find(chat.model, None)
-    handler = EnhancedStreamHandler(enable_token_events=True, debug=runtime.settings.debug)
+    debug = runtime.settings.debug
+    handler = EnhancedStreamHandler(enable_token_events=True, debug=debug)
     run = await runtime.start(
         handler,
         target,
@@ -82,44 +76,24 @@ async def chat_completions(request: Request, chat: ChatRequest) -> Response:
         remember=chat.session_id is not None,
         on_disconnect=chat.on_disconnect,
     )
+    record, options = run.record, chat.options
+    encoder = ChatEncoder(
+        chat.model,
+        f"chatcmpl-{record.run_id}",
+        record.created,
+        include_usage=options.include_usage,
+        include_agent_events=options.include_agent_events if chat.stream else False,
+        debug=debug,
+    )
+    encoder.watch(run.stream)
     if chat.stream:
-        return respond(runtime, run, ChatFrames(chat, run.record, run.stream))
-    outcome = ChatOutcome(run.stream)
-    left, text = await _collect(request, runtime, run, outcome)
-    if left:
+        return respond(runtime, run, encoder)
+    if await read_to_end(request, runtime.runs, record, encoder):
         return Response(status_code=499)  # (nobody is there to read it)
+    outcome = encoder.outcome
     if (error := outcome.error) is not None:
         status = 503 if isinstance(error, ServerShutdown) else 500
-        return JSONResponse({"error": error_body(error)}, status, headers=run.headers)
-    body = completion(chat, run.record, text, outcome.usage)
-    return JSONResponse(body, headers=run.headers)
-
-
-async def _collect(
-    request: Request, runtime: Runtime, run: Run, outcome: ChatOutcome
-) -> tuple[bool, str]:
-    """(the client left, the answer): read the run's log to the end, unless the client
-    leaves first; then the run is cancelled (its policy permitting), as a streamed one is."""
-    text, left, ended = FinalText(), False, False
-    runs, record = runtime.runs, run.record
-    runs.attach(record)
-    try:
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                nonlocal left
-                while (await request.receive())["type"] != "http.disconnect":
-                    pass
-                left = True
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_disconnect)
-            async for batch in runs.follow(record.owner, record.run_id):
-                for entry in batch.entries():
-                    if (event := outcome.read(entry)) is not None:
-                        text.feed(event)
-            ended = True
-            group.cancel_scope.cancel()
-    finally:
-        runs.detach(record, ended=ended)
-    return left, text.text
+        body = {"error": error_body(outcome, debug)}
+        return JSONResponse(body, status, headers=run.headers)
+    usage = chat_usage(outcome)
+    return JSONResponse(completion(chat, record, encoder.text.text, usage), headers=run.headers)

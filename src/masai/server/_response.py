@@ -6,64 +6,30 @@ if its policy says so and nobody else watches). Every batch of ready entries goe
 write; while the server is busy, writes to a stream are spaced out (``WritePacing``: what
 arrives meanwhile joins the next one); an idle connection gets a ``: ping`` comment.
 
-What the bytes look like is the encoder's business (``StreamEncoder``): the spec's chunks, with
-or without ``id:`` lines, or OpenAI's chat chunks.
+What the bytes look like is the encoder's business (``streaming.encoders.Encoder``): the spec's
+chunks, with or without ``id:`` lines, OpenAI's chat chunks or Responses events, AG-UI, the
+Vercel AI SDK's UI message stream.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
 import anyio
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..events import StreamingEvent
 from ..exceptions import MasaiError
-from ..streaming import READ_BATCH, ChunkEncoder, LogBatch, LogGone, RunRecord, Runs
-from ..streaming.sse import DONE, comment
+from ..streaming import READ_BATCH, LogGone, RunRecord, Runs
+from ..streaming.encoders import Encoder
+from ..streaming.sse import comment
 from ._pacing import WritePacing
 
-__all__ = ("IdFrames", "LogStreamResponse", "SpecFrames", "StreamEncoder")
+__all__ = ("LogStreamResponse", "read_to_end")
 
 PING = comment("ping").encode()
 GONE = comment("gone: the events after this point are no longer kept").encode()
-
-
-class StreamEncoder(Protocol):
-    """Turns one viewer's read of a run's log into bytes: a head, each batch, and a tail."""
-
-    def start(self) -> bytes: ...
-
-    def entries(self, batch: LogBatch) -> bytes: ...
-
-    def finish(self) -> bytes: ...
-
-
-class SpecFrames:
-    """The spec's chunks as the streaming routes send them: role chunk, frames, ``[DONE]``."""
-
-    def __init__(self, role_chunk: bytes) -> None:
-        self.role_chunk = role_chunk
-
-    def start(self) -> bytes:
-        return self.role_chunk
-
-    def entries(self, batch: LogBatch) -> bytes:
-        return batch.data
-
-    def finish(self) -> bytes:
-        return DONE.encode()
-
-
-class IdFrames(SpecFrames):
-    """``GET /runs/{id}/events``: the same frames, each with ``id: <seq>`` (the cursor an
-    ``EventSource`` sends back as ``Last-Event-ID``)."""
-
-    def entries(self, batch: LogBatch) -> bytes:
-        first, head = batch.first, batch.head
-        return b"".join([b"id: %d\n%b%b" % (first + i, head, t) for i, t in enumerate(batch.tails)])
 
 
 class LogStreamResponse(Response):
@@ -73,7 +39,7 @@ class LogStreamResponse(Response):
         self,
         runs: Runs,
         record: RunRecord,
-        encoder: StreamEncoder,
+        encoder: Encoder,
         *,
         after: int = -1,
         headers: dict[str, str],
@@ -86,6 +52,7 @@ class LogStreamResponse(Response):
         self.after = after
         self.status_code = 200
         self.background = None
+        self.media_type = encoder.media_type
         self.init_headers(headers)  # no body: no content-length, streamed as it comes
         self.ping_interval = ping_interval
         self.pacing = pacing if pacing is not None else WritePacing(0.0)  # (never paces)
@@ -110,15 +77,6 @@ class LogStreamResponse(Response):
             pass
         finally:
             runs.detach(record, ended=ended)
-
-    def unavailable(self, error: MasaiError) -> bytes:
-        """The frame that ends a stream whose log cannot be read: an ``error`` event (not
-        numbered: it is this connection's, not the run's) with ``error_code``."""
-        record = self.record
-        encoder = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created)
-        metadata = {"run_id": record.run_id, "seq": None, "error_code": error.code}
-        data = {"error": error.public_message, "code": error.code}
-        return encoder.event(StreamingEvent("error", data, metadata))
 
     async def _pump(self, send: Send) -> bool:
         """Write the stream; True once it was written to its end."""
@@ -148,7 +106,7 @@ class LogStreamResponse(Response):
             except MasaiError as exc:  # the backend is down: say so, never hang
                 if exc.code != "backend_unavailable":
                     raise
-                await write(self.unavailable(exc), more=False)  # (no [DONE]: reconnect later)
+                await write(encoder.interrupted(exc), more=False)  # (no [DONE]: reconnect later)
                 return False
             if batch is None:
                 break
@@ -165,3 +123,29 @@ class LogStreamResponse(Response):
                 await write(PING)
         await write(encoder.finish(), more=False)
         return True
+
+
+async def read_to_end(request: Request, runs: Runs, record: RunRecord, encoder: Encoder) -> bool:
+    """Feed the run's whole log to ``encoder`` (for a response that is not streamed: the
+    encoder gathers the reply and the outcome); True if the client left first. A client that
+    leaves cancels the run (its policy permitting), as for a streamed one."""
+    left, ended = False, False
+    runs.attach(record)
+    try:
+        async with anyio.create_task_group() as group:
+
+            async def watch_disconnect() -> None:
+                nonlocal left
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+                left = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            async for batch in runs.follow(record.owner, record.run_id):
+                encoder.entries(batch)
+            ended = True
+            group.cancel_scope.cancel()
+    finally:
+        runs.detach(record, ended=ended)
+    return left

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.responses import Response
 
 from ..streaming import EnhancedStreamHandler, OnDisconnect, RunRecord, SimpleStreamHandler
-from ..streaming.sse import SSE_HEADERS
+from ..streaming.encoders import Encoder, SpecEncoder
 from ._errors import ERROR_RESPONSES, ApiError, validation_message
 from ._gate import principal_of
-from ._response import LogStreamResponse, SpecFrames, StreamEncoder
+from ._response import LogStreamResponse
 from ._runtime import RUN_ID, SESSION_ID, Run, Runtime
 
 __all__ = (
@@ -99,7 +99,7 @@ def _stream_request(body: StreamRequest | None, form: StreamQuery) -> StreamRequ
         raise ApiError(422, validation_message(exc), "invalid_request") from None
 
 
-def respond(runtime: Runtime, run: Run, encoder: StreamEncoder) -> LogStreamResponse:
+def respond(runtime: Runtime, run: Run, encoder: Encoder) -> LogStreamResponse:
     """Every streamed response: a viewer of the run's log, with the server's pings and
     pacing."""
     return view(runtime, run.record, encoder, headers=run.headers)
@@ -108,7 +108,7 @@ def respond(runtime: Runtime, run: Run, encoder: StreamEncoder) -> LogStreamResp
 def view(
     runtime: Runtime,
     record: RunRecord,
-    encoder: StreamEncoder,
+    encoder: Encoder,
     *,
     after: int = -1,
     headers: dict[str, str] | None = None,
@@ -118,7 +118,7 @@ def view(
         record,
         encoder,
         after=after,
-        headers={**SSE_HEADERS, **(headers or {})},
+        headers={**encoder.headers(), **(headers or {})},
         ping_interval=runtime.settings.ping_interval,
         pacing=runtime.pacing,
     )
@@ -172,8 +172,7 @@ async def _run(
 ) -> Response:
     req = _stream_request(body, form)
     run = await start_run(request, req, kind, simple=simple)
-    runtime = runtime_of(request)
-    return respond(runtime, run, SpecFrames(runtime.runs.role_chunk(run.record)))
+    return respond(runtime_of(request), run, SpecEncoder.of_record(run.record))
 
 
 Form = Annotated[StreamQuery, Query()]

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from ..streaming import RunStatus
+from ..streaming.encoders import SpecEncoder
 from ..tools import ToolArgumentsError
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody
 from ._gate import principal_of
-from ._response import IdFrames
 from ._routes import SSE_RESPONSE, StreamRequest, runtime_of, start_run, view
 from ._runtime import RUN_ID
 
@@ -118,7 +118,7 @@ async def run_events(
     record = await runtime.runs.get(principal_of(request), run_id)
     cursor = _cursor(last_event_id, after)
     await runtime.runs.check_cursor(record, cursor)  # 410 now, not mid-stream
-    return view(runtime, record, IdFrames(runtime.runs.role_chunk(record)), after=cursor)
+    return view(runtime, record, SpecEncoder.of_record(record, ids=True), after=cursor)
 
 
 def _cursor(last_event_id: str | None, after: int | None) -> int:

@@ -14,7 +14,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _openai_routes, _pages, _routes, _runs_routes
+from . import (
+    _agui_routes,
+    _aisdk_routes,
+    _openai_routes,
+    _pages,
+    _responses_routes,
+    _routes,
+    _runs_routes,
+)
 from ._errors import install_handlers
 from ._gate import Gate
 from ._routes import StreamRequest
@@ -68,6 +76,9 @@ def create_app(
     app.include_router(_routes.router)
     app.include_router(_runs_routes.router)
     app.include_router(_openai_routes.router)
+    app.include_router(_responses_routes.router)
+    app.include_router(_agui_routes.router)
+    app.include_router(_aisdk_routes.router)
     app.include_router(_pages.router)
     if settings.docs:
         app.include_router(_pages.docs_router)

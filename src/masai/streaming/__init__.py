@@ -5,6 +5,7 @@ from ._control import Control, ControlMessage, InMemoryControl, NotListening
 from ._decode import SSEDecoder, decode_chunk
 from ._drive import agent_runner, last_update, unwrap_state
 from ._durable import DurableStream
+from ._encoding import Encoder, Outcome, encode
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._jobs import Queued, RunJob, RunQueue
 from ._log import READ_BATCH, EventLog, InMemoryEventLog, LogBatch, LogEntry, LogGone
@@ -36,6 +37,7 @@ __all__ = (
     "Control",
     "ControlMessage",
     "DurableStream",
+    "Encoder",
     "EnhancedStreamHandler",
     "EventLog",
     "EventStream",
@@ -47,6 +49,7 @@ __all__ = (
     "LogGone",
     "NotListening",
     "OnDisconnect",
+    "Outcome",
     "Queued",
     "RunExists",
     "RunFinished",
@@ -68,6 +71,7 @@ __all__ = (
     "agent_runner",
     "comment",
     "decode_chunk",
+    "encode",
     "event_delta",
     "last_update",
     "open_backend",

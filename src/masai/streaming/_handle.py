@@ -15,8 +15,8 @@ from ..events import StreamingEvent
 from ..exceptions import MasaiError, RunCancelled
 from ._control import ControlMessage
 from ._log import LogEntry
-from ._openai import ChunkEncoder
 from ._runstore import RunRecord, RunStatus
+from ._spec import SpecEncoder
 from ._stream import EventStream
 from .handlers import EnhancedStreamHandler
 
@@ -57,7 +57,7 @@ class RunHandle:
         self.record = record
         self.handler = handler
         self.stream: EventStream | None = None
-        self.encoder: ChunkEncoder | None = None
+        self.encoder: SpecEncoder | None = None
         #: Set once the run's terminal entry is in its log.
         self.finished = asyncio.Event()
         #: Given up by this process (another worker has taken the run over): it is stopped

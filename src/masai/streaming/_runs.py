@@ -39,6 +39,7 @@ from ._log import EventLog, InMemoryEventLog, LogBatch
 from ._openai import ChunkEncoder
 from ._retention import KeptRuns
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
+from ._spec import SpecEncoder
 from ._stream import EventStream, LoggedStream
 from .handlers import EnhancedStreamHandler
 
@@ -205,7 +206,7 @@ class Runs:
             created=record.created,
         )
         handle.stream = stream
-        handle.encoder = ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        handle.encoder = SpecEncoder.of_stream(stream, handler.model, debug=handler.debug)
         await self._launch(handle, on_end)
         return handle
 
@@ -240,7 +241,7 @@ class Runs:
 
     def _stream(
         self, record: RunRecord, run: Callable[[], Awaitable[Any]], handler: EnhancedStreamHandler
-    ) -> tuple[EventStream, ChunkEncoder]:
+    ) -> tuple[EventStream, SpecEncoder]:
         """The run's stream: one that writes each event into the log as it is emitted, if the
         log takes entries that way, else one the pump drains into the log in batches."""
         identity = {"run_id": record.run_id, "session_id": record.session_id}
@@ -254,7 +255,7 @@ class Runs:
                 **identity,
             )
             logged.connect(writer)
-            return logged, logged.encoder
+            return logged, SpecEncoder(logged.encoder, sink=logged, debug=handler.debug)
         stream = EventStream(
             run,
             accepts=handler.accepts,
@@ -262,7 +263,7 @@ class Runs:
             created=record.created,
             **identity,
         )
-        return stream, ChunkEncoder(handler.model, stream.chunk_id, stream.created, sink=stream)
+        return stream, SpecEncoder.of_stream(stream, handler.model, debug=handler.debug)
 
     async def _pump(
         self,
@@ -276,21 +277,15 @@ class Runs:
         log, key = self.log, record.key
         record.status, record.started_at = "running", self.clock()
         await self.store.update(record)
-        gap, loop = self.gap, asyncio.get_running_loop()
-        last = loop.time()
+        gap, tails = self.gap, encoder.chunks.tails
         stream.start()
         try:
-            while True:
-                pause = gap() if gap is not None and not stream.finished else 0.0
-                if pause and (wait := last + pause - loop.time()) > 0:
-                    await asyncio.sleep(wait)  # a busy server: gather events
-                if (batch := await stream.next_batch()) is None:
-                    break
-                if batch:
-                    first = cast(int, batch[0].seq)  # (numbered: an int)
-                    await log.append(key, LogBatch(first, encoder.tails(batch)))
-                    stream.logged(first + len(batch))
-                    last = loop.time()
+            async for batch in stream.batches():
+                first = cast(int, batch[0].seq)  # (numbered: an int)
+                await log.append(key, LogBatch(first, tails(batch)))
+                stream.logged(first + len(batch))
+                if gap is not None and not stream.finished and (pause := gap()):
+                    await asyncio.sleep(pause)  # a busy server: gather events for one write
         finally:
             stop_listening()
             try:
@@ -303,19 +298,18 @@ class Runs:
                 if on_end is not None:
                     on_end(record)
 
-    async def _finish(self, handle: RunHandle, stream: EventStream, encoder: ChunkEncoder) -> None:
+    async def _finish(self, handle: RunHandle, stream: EventStream, encoder: SpecEncoder) -> None:
         """The run's terminal entry (``stop`` chunk or ``error`` event), its final record."""
         record = handle.record
         await stream.aclose()
         if isinstance(stream, LoggedStream):
             stream.flush()  # (what it still held back)
-        error = handle.handler.outcome_error(stream)
-        event, frame = handle.handler.terminal(stream, encoder)
+        outcome = stream.outcome
+        event, frame = encoder.terminal(outcome)
         seq = stream.next_seq if event is None else stream.next_seq - 1
-        await self.log.append(
-            record.key, LogBatch(seq, [frame[len(encoder.head) :]], terminal=True)
-        )
-        record.status, record.stop_reason = _outcome(error, stream.result)
+        head = encoder.chunks.head
+        await self.log.append(record.key, LogBatch(seq, [frame[len(head) :]], terminal=True))
+        record.status, record.stop_reason = _outcome(outcome.error, stream.result)
         record.answer = _answer(stream.result)
         record.event_count = stream.next_seq
         record.finished_at = self.clock()
@@ -339,12 +333,6 @@ class Runs:
 
     async def list_runs(self, owner: str, status: RunStatus | None = None) -> list[RunRecord]:
         return await self.store.list(owner, status)
-
-    @staticmethod
-    def role_chunk(record: RunRecord) -> bytes:
-        """The chunk every view of the run opens with (``delta.role``, no ``seq``)."""
-        encoder = ChunkEncoder(record.model, f"chatcmpl-{record.run_id}", record.created)
-        return encoder.chunk({"role": "assistant"})
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` in the background, kept until it is done (and awaited by ``aclose``)."""

@@ -13,7 +13,8 @@ import concurrent.futures
 import contextvars
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ from .._sinks import Sink
 from ..events import StreamingEvent
 from ..exceptions import RunCancelled, StreamClosed
 from ._channel import EventChannel
+from ._encoding import Outcome
 from ._log import LogWriter
 from ._openai import ChunkEncoder
 
@@ -82,6 +84,11 @@ class EventStream(Sink):
     def finished(self) -> bool:
         """The run is over: what is buffered is all there will be."""
         return self._channel.closed
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the run ended (once it has): its error if it failed, and what it returned."""
+        return Outcome.of(self)
 
     @property
     def task(self) -> asyncio.Task[Any] | None:
@@ -144,6 +151,33 @@ class EventStream(Sink):
         logger.debug("dropped %s event emitted after run %s ended", event.event_type, self.run_id)
 
     # -- consumer ------------------------------------------------------------------------------
+    async def __aenter__(self) -> EventStream:
+        """Start the run; leaving the block cancels it if it is still going (and waits)."""
+        if self._task is None:
+            self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def batches(self) -> AsyncIterator[list[StreamingEvent]]:
+        """The run's events as they come, each batch what was ready at one wake-up (numbered,
+        never empty), until the run is over: the way encoders read, one write per batch."""
+        while (batch := await self.next_batch()) is not None:
+            if batch:
+                yield batch
+
+    async def __aiter__(self) -> AsyncIterator[StreamingEvent]:
+        """``async for event in stream``: one event at a time (``batches()`` for bursts)."""
+        async for batch in self.batches():
+            for event in batch:
+                yield event
+
     async def next_batch(self) -> list[StreamingEvent] | None:
         """The next events in order (numbered now, so ``seq`` is gap-free as delivered), or
         ``None`` when the run is over and everything was delivered. An empty list means only

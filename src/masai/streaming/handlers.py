@@ -17,11 +17,11 @@ from typing import Any
 
 from .._context import current_sink
 from ..events import EVENT_TYPES, StreamingEvent
-from ..exceptions import MasaiError, RunCancelled
 from ._drive import agent_runner
 from ._openai import ChunkEncoder
+from ._spec import SpecEncoder
 from ._stream import DEFAULT_MAX_BUFFERED_EVENTS, EventStream
-from .sse import DONE, SSE_HEADERS
+from .sse import SSE_HEADERS
 
 __all__ = ("EnhancedStreamHandler", "SimpleStreamHandler", "TypeFilter")
 
@@ -212,65 +212,22 @@ class EnhancedStreamHandler:
             run_id=run_id,
         )
 
+    def encoder(self, stream: EventStream, role: str | None = None) -> SpecEncoder:
+        """The spec's encoder for one of this handler's streams."""
+        return SpecEncoder.of_stream(stream, self.model, role=role, debug=self.debug)
+
     async def stream_run(self, run: Run, role: str | None = None) -> AsyncIterator[str]:
         stream = self.open_stream(run)
-        encoder = ChunkEncoder(self.model, stream.chunk_id, stream.created, sink=stream)
-        try:
-            stream.start()
-            yield encoder.chunk({"role": role or "assistant"}).decode()
-            while (batch := await stream.next_batch()) is not None:
+        encoder = self.encoder(stream, role)
+        async with stream:
+            yield encoder.start().decode()
+            async for batch in stream.batches():
                 if self.coalesce:
-                    if batch:
-                        yield encoder.events(batch).decode()
+                    yield encoder.events(batch).decode()
                 else:
                     for event in batch:
-                        yield encoder.event(event).decode()
-            yield self.final_chunk(stream, encoder).decode()
-            yield DONE
-        finally:
-            await stream.aclose()
-
-    def final_chunk(self, stream: EventStream, encoder: ChunkEncoder) -> bytes:
-        """``finish_reason: "stop"`` for a run that ended; an ``error`` chunk (also ``stop``,
-        as in the spec's mapping) for one that failed."""
-        return self.terminal(stream, encoder)[1]
-
-    def terminal(
-        self, stream: EventStream, encoder: ChunkEncoder
-    ) -> tuple[StreamingEvent | None, bytes]:
-        """The run's last frame, and its ``error`` event (numbered) if it failed."""
-        error = self.outcome_error(stream)
-        if error is None:
-            return None, encoder.chunk({}, "stop")
-        event = stream.stamp(self.error_event(stream, error))
-        return event, encoder.event(event)
-
-    @staticmethod
-    def outcome_error(stream: EventStream) -> BaseException | None:
-        """What ended the run, if not its own success (a cancel from inside counts)."""
-        error = stream.error
-        task = stream.task
-        if error is None and task is not None and task.cancelled() and not stream.cancelled:
-            error = RunCancelled("run cancelled from inside")
-        return error
-
-    def error_event(self, stream: EventStream, error: BaseException) -> StreamingEvent:
-        if self.debug:
-            message = f"{type(error).__name__}: {error}"
-        elif isinstance(error, MasaiError):
-            message = error.public_message
-        else:
-            message = MasaiError.public_message
-        code = error.code if isinstance(error, MasaiError) else MasaiError.code
-        metadata: dict[str, Any] = {
-            **stream.identity,
-            "seq": None,
-            "agent": None,
-            "node": None,
-            "agent_path": [],
-            "error_code": code,
-        }
-        return StreamingEvent("error", {"error": message, "code": code}, metadata)
+                        yield encoder.events((event,)).decode()
+            yield encoder.end(stream.outcome).decode()
 
 
 class SimpleStreamHandler(EnhancedStreamHandler):

@@ -1,0 +1,179 @@
+"""One interface for every wire protocol: a run's events → one protocol's frames.
+
+An encoder is made per response. It says how the stream starts (``start``), turns each batch of
+events into frames (``events``) and ends it (``end``, given the run's ``Outcome``: a success
+with its usage, or a failure with its public message and code). Everything else (which events
+a run emits, pacing, pings, disconnects, replay from a cursor) belongs to the caller, so a
+protocol is one small class and a route or command is a few lines.
+
+Two sources feed an encoder:
+
+- a live ``EventStream`` (the handler, the CLI): ``encode(stream, encoder)``;
+- a run's log (the server, where any process may be executing the run): ``entries(batch)``
+  decodes the entries and notes the terminal one (how the run ended), ``finish()`` ends the
+  response. The spec encoder overrides both: the log already holds its frames.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._updates import unwrap_state
+from ..events import StreamingEvent
+from ..exceptions import MasaiError, RunCancelled
+from .sse import SSE_HEADERS
+
+if TYPE_CHECKING:
+    from ._log import LogBatch
+    from ._stream import EventStream
+
+__all__ = ("Encoder", "Outcome", "ReportedError", "encode", "error_data")
+
+
+class ReportedError(MasaiError):
+    """A run's failure as its log reports it (its ``error`` event): what a viewer knows of a
+    run another process executed. Its message is already the public one."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.public_message = message
+
+
+class Outcome:
+    """How a run ended, the same for every protocol: ``error`` is ``None`` for a success;
+    ``result`` is what the run returned (its usage), when this process executed it."""
+
+    __slots__ = ("error", "result")
+
+    def __init__(self, error: BaseException | None = None, result: Any = None) -> None:
+        self.error = error
+        self.result = result
+
+    @classmethod
+    def of(cls, stream: EventStream) -> Outcome:
+        """A finished stream's outcome (a cancel from inside the run counts as a failure)."""
+        error = stream.error
+        task = stream.task
+        if error is None and task is not None and task.cancelled() and not stream.cancelled:
+            error = RunCancelled("run cancelled from inside")
+        return cls(error, stream.result)
+
+    @classmethod
+    def reported(cls, event: StreamingEvent | None) -> Outcome:
+        """From a log's terminal entry: its ``error`` event, or ``None`` (the ``stop`` chunk)."""
+        if event is None or event.event_type != "error":
+            return cls()
+        message = str(event.data.get("error") or MasaiError.public_message)
+        return cls(ReportedError(str(event.data.get("code") or MasaiError.code), message))
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def code(self) -> str:
+        error = self.error
+        return error.code if isinstance(error, MasaiError) else MasaiError.code
+
+    def message(self, debug: bool = False) -> str:
+        """What a client may see: the public message (the exception's text with ``debug``)."""
+        error = self.error
+        if error is None:
+            return ""
+        if debug and not isinstance(error, ReportedError):
+            return f"{type(error).__name__}: {error}"
+        return error.public_message if isinstance(error, MasaiError) else MasaiError.public_message
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Tokens the run's models used (zeros when unknown: a run executed elsewhere)."""
+        final: Any = unwrap_state(self.result)
+        usage: Any = (final.get("usage") if isinstance(final, dict) else None) or {}
+        return {
+            "input_tokens": int(usage.get("input_tokens", 0)),
+            "output_tokens": int(usage.get("output_tokens", 0)),
+        }
+
+
+def error_data(outcome: Outcome, debug: bool = False) -> dict[str, Any]:
+    """An ``error`` event's data for a failed outcome."""
+    return {"error": outcome.message(debug), "code": outcome.code}
+
+
+class Encoder(ABC):
+    """A run's events as one protocol's frames, for one response.
+
+    Subclasses implement ``start``, ``events`` and ``end``; ``debug`` puts exception text in
+    error frames (off by default: clients get the public message, the log the traceback).
+    """
+
+    media_type: ClassVar[str] = "text/event-stream"
+
+    def __init__(self, *, debug: bool = False) -> None:
+        self.debug = debug
+        self._outcome: Outcome | None = None
+        self._stream: EventStream | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The response headers the protocol wants (beyond the media type)."""
+        return dict(SSE_HEADERS)
+
+    @abstractmethod
+    def start(self) -> bytes:
+        """What the response opens with."""
+
+    @abstractmethod
+    def events(self, batch: Sequence[StreamingEvent]) -> bytes:
+        """Frames for consecutive events of the run (may be empty: not every event shows)."""
+
+    @abstractmethod
+    def end(self, outcome: Outcome) -> bytes:
+        """What the response closes with: the protocol's success or error end."""
+
+    def interrupted(self, error: MasaiError) -> bytes:
+        """The last frame of a response that cannot go on (the backend is down): the run
+        may still be going, so the protocol's error, not the run's end."""
+        return self.end(Outcome(error))
+
+    # -- reading a run's log ------------------------------------------------------------------
+    def watch(self, stream: EventStream | None) -> None:
+        """This process executes the run: its outcome (usage included) comes from ``stream``
+        rather than from the log's terminal entry alone."""
+        self._stream = stream
+
+    def entries(self, batch: LogBatch) -> bytes:
+        """Frames for entries read from the run's log; the terminal one is noted, not shown."""
+        events = []
+        for entry in batch.entries():
+            event = entry.event
+            if entry.terminal:
+                self._outcome = Outcome.reported(event)
+            elif event is not None:
+                events.append(event)
+        return self.events(events) if events else b""
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the run ended, once the log's end was read."""
+        stream = self._stream
+        if stream is not None and stream.finished:
+            return Outcome.of(stream)
+        return self._outcome or Outcome()
+
+    def finish(self) -> bytes:
+        """The response's end after the log's last entry."""
+        return self.end(self.outcome)
+
+
+async def encode(stream: EventStream, encoder: Encoder) -> AsyncIterator[bytes]:
+    """Run ``stream`` and yield its frames in ``encoder``'s protocol: a start, each batch that
+    shows, and the end. Closing the iterator (the client left) cancels the run."""
+    async with stream:
+        yield encoder.start()
+        async for batch in stream.batches():
+            if frames := encoder.events(batch):
+                yield frames
+        yield encoder.end(Outcome.of(stream))
