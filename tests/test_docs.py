@@ -15,8 +15,12 @@ DOCS = [
     ROOT / "docs" / "configuration.md",
     ROOT / "docs" / "deploying.md",
     ROOT / "docs" / "runs.md",
+    ROOT / "docs" / "protocols.md",
+    ROOT / "docs" / "ag-ui.md",
 ]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
+#: A Python block followed by "prints" and a ``text`` block: what it must print, exactly.
+PRINTS = re.compile(r"^```python\n(.*?)^```\n\nprints\n\n```text\n(.*?)^```", re.M | re.S)
 
 
 def blocks(lang: str) -> list[tuple[str, str]]:
@@ -37,6 +41,22 @@ def test_python_examples_run(where: str, code: str, monkeypatch: pytest.MonkeyPa
     namespace_output = out.getvalue()
     if "print(" in code:
         assert namespace_output, f"{where} printed nothing"
+
+
+def printed() -> list[tuple[str, str, str]]:
+    return [
+        (f"{doc.name}#{i}", match.group(1), match.group(2))
+        for doc in DOCS
+        for i, match in enumerate(PRINTS.finditer(doc.read_text(encoding="utf-8")))
+    ]
+
+
+@pytest.mark.parametrize(("where", "code", "expected"), printed(), ids=[w for w, *_ in printed()])
+def test_examples_print_what_the_docs_say(where: str, code: str, expected: str) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, where, "exec"), {"__name__": "__main__"})
+    assert out.getvalue() == expected
 
 
 @pytest.mark.parametrize(("where", "text"), blocks("toml"), ids=[w for w, _ in blocks("toml")])

@@ -118,7 +118,11 @@ class LogStreamResponse(Response):
                 if batch.terminal:  # the run's end and [DONE]: one write
                     await write(encoder.entries(batch) + encoder.finish(), more=False)
                     return True
-                await write(encoder.entries(batch))
+                frames = encoder.entries(batch)
+                if encoder.done:  # the protocol's response ends here; the run goes on
+                    await write(frames, more=False)
+                    return True
+                await write(frames)
             elif loop.time() - last_write >= interval:
                 await write(PING)
         await write(encoder.finish(), more=False)

@@ -114,6 +114,9 @@ class Encoder(ABC):
 
     def __init__(self, *, debug: bool = False) -> None:
         self.debug = debug
+        #: The response is complete although the run goes on (AG-UI ends a response at an
+        #: interrupt; another response resumes the run): the writer stops reading here.
+        self.done = False
         self._outcome: Outcome | None = None
         self._stream: EventStream | None = None
 
