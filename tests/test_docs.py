@@ -17,6 +17,8 @@ DOCS = [
     ROOT / "docs" / "runs.md",
     ROOT / "docs" / "protocols.md",
     ROOT / "docs" / "ag-ui.md",
+    ROOT / "docs" / "openai-responses.md",
+    ROOT / "docs" / "ai-sdk.md",
 ]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 #: A Python block followed by "prints" and a ``text`` block: what it must print, exactly.
