@@ -243,3 +243,63 @@ def test_bad_settings_are_reported_before_serving(tmp_path: Path) -> None:
         timeout=30,
     )
     assert done.returncode == 2 and "max_runs" in done.stderr
+
+
+def _frames(stdout: str) -> list[dict[str, Any]]:
+    """The JSON of every ``data:`` line but ``[DONE]``."""
+    return [
+        json.loads(line[6:])
+        for line in stdout.splitlines()
+        if line.startswith("data: ") and line != "data: [DONE]"
+    ]
+
+
+def _wire_reply(wire: str, frames: list[dict[str, Any]]) -> str:
+    """The reply text each protocol presents (its own way of carrying it)."""
+    if wire == "openai-chat":
+        return "".join(c["delta"].get("content") or "" for f in frames for c in f["choices"])
+    if wire == "openai-responses":
+        (done,) = [f for f in frames if f["type"] == "response.output_text.done"]
+        return str(done["text"])
+    if wire == "ag-ui":
+        return "".join(f["delta"] for f in frames if f["type"] == "TEXT_MESSAGE_CONTENT")
+    return "".join(f["delta"] for f in frames if f["type"] == "text-delta")  # ai-sdk
+
+
+def test_masai_run_prints_any_protocols_frames() -> None:
+    """``--wire``: the same run as each protocol's route would send it; every one carries the
+    same final answer (the one ``--json`` shows), and each ends its own way."""
+    from masai.cli import WIRES
+    from masai.streaming.encoders import WIRES as ENCODER_WIRES
+
+    assert WIRES == ENCODER_WIRES
+    base = [sys.executable, "-m", "masai", "run", "How is wind power doing?", "--mas"]
+    base.append("research-team")
+    env = {**os.environ, "MASAI_DEMO_PACE": "0"}
+
+    def run(*extra: str) -> str:
+        done = subprocess.run(
+            [*base, *extra], capture_output=True, text=True, cwd=ROOT, timeout=60, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    lines = [json.loads(line) for line in run("--json").splitlines()]
+    answers = [e for e in lines if e["event_type"] == "answer"]
+    final = [e["data"]["answer"] for e in answers if not e["metadata"].get("intermediate")]
+    assert len(answers) > 1 and len(final) == 1  # hand-offs: intermediate answers too
+    for wire in WIRES:
+        stdout = run("--wire", wire)
+        frames = _frames(stdout)
+        if wire == "spec":
+            assert stdout.endswith("data: [DONE]\n\n")
+            assert [f["metadata"]["seq"] for f in frames[1:-1]] == list(range(len(frames) - 2))
+            continue
+        assert _wire_reply(wire, frames) == final[0], wire
+        last = frames[-1]
+        assert {
+            "openai-chat": "usage" in last,
+            "openai-responses": last.get("type") == "response.completed",
+            "ag-ui": last.get("type") == "RUN_FINISHED",
+            "ai-sdk": last.get("type") == "finish",
+        }[wire], (wire, last)

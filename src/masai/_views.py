@@ -1,12 +1,14 @@
-"""How ``masai run`` shows a run: one JSON event per line, or a live terminal view (reasoning,
-tool calls, progress bars, the answer as it is written, approvals)."""
+"""How ``masai run`` shows a run: one JSON event per line, a live terminal view (reasoning,
+tool calls, progress bars, the answer as it is written, approvals), or one protocol's frames
+(``--wire``)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
-__all__ = ("JsonView", "TerminalView")
+__all__ = ("JsonView", "TerminalView", "ask_approval", "write_wire")
 
 
 class JsonView:
@@ -133,3 +135,48 @@ class TerminalView:
     def close(self) -> None:
         self._end_answer()
         self.progress.stop()
+
+
+async def write_wire(handle: Any, wire: str) -> int:
+    """The run's frames in one protocol, exactly as its route would send them."""
+    from .streaming import LogBatch
+    from .streaming.encoders import wire_encoder
+
+    encoder = wire_encoder(wire, handle.record)
+    encoder.watch(handle.stream)
+    out = sys.stdout.buffer
+    out.write(encoder.start())
+    async for entry in handle.entries():
+        batch = LogBatch(entry.seq, [entry.frame], entry.terminal)  # (head: in the frame)
+        out.write(encoder.entries(batch))
+        out.flush()
+        event = entry.event
+        if event is not None and event.event_type == "approval_required":
+            approved, reason = await ask_approval(JsonView(), event.data.get("approval") or {})
+            call_id = event.metadata["tool_call_id"]
+            await handle.approve(call_id, approved, reason=reason, by="terminal")
+    out.write(encoder.finish())
+    out.flush()
+    return 1 if encoder.outcome.failed else 0
+
+
+async def ask_approval(view: Any, call: dict[str, Any]) -> tuple[bool, str | None]:
+    """y/N for a tool call that needs approval, from stdin (a terminal, or a pipe)."""
+    prompt = f"Run {call.get('tool_name')}({call.get('arguments')})? [y/N] "
+    view.pause()
+    try:
+        line = await asyncio.to_thread(_read_answer, prompt)
+    finally:
+        view.resume()
+    if line is None:
+        return False, "no answer: standard input is closed"
+    if line.strip().lower() in ("y", "yes"):
+        return True, None
+    return False, "denied at the terminal"
+
+
+def _read_answer(prompt: str) -> str | None:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return line if line else None

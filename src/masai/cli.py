@@ -12,13 +12,16 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._views import JsonView, TerminalView
+from ._views import JsonView, TerminalView, ask_approval, write_wire
 from .exceptions import MasaiError
 
 if TYPE_CHECKING:
     from .server._targets import Registry
 
 __all__ = ("main",)
+
+#: ``masai.streaming.encoders.WIRES`` (spelled out: ``--help`` imports no streaming code).
+WIRES = ("spec", "openai-chat", "openai-responses", "ag-ui", "ai-sdk")
 
 logger = logging.getLogger("masai.cli")
 
@@ -214,6 +217,11 @@ async def _run(target: Any, args: argparse.Namespace) -> int:
     handler = EnhancedStreamHandler(enable_token_events=True, enable_node_transitions=False)
     runs = Runs()
     handle = await runs.start(work, target=target.name, handler=handler)
+    if args.wire:
+        try:
+            return await write_wire(handle, args.wire)
+        finally:
+            await runs.aclose()
     view = JsonView() if args.json else TerminalView()
     failed = False
     try:
@@ -221,7 +229,7 @@ async def _run(target: Any, args: argparse.Namespace) -> int:
             view.show(event)
             failed |= event.event_type == "error"
             if event.event_type == "approval_required":
-                approved, reason = await _ask(view, event.data.get("approval") or {})
+                approved, reason = await ask_approval(view, event.data.get("approval") or {})
                 await handle.approve(
                     event.metadata["tool_call_id"], approved, reason=reason, by="terminal"
                 )
@@ -229,28 +237,6 @@ async def _run(target: Any, args: argparse.Namespace) -> int:
         view.close()
         await runs.aclose()
     return 1 if failed else 0
-
-
-async def _ask(view: Any, call: dict[str, Any]) -> tuple[bool, str | None]:
-    """y/N for a tool call that needs approval, from stdin (a terminal, or a pipe)."""
-    prompt = f"Run {call.get('tool_name')}({call.get('arguments')})? [y/N] "
-    view.pause()
-    try:
-        line = await asyncio.to_thread(_read_answer, prompt)
-    finally:
-        view.resume()
-    if line is None:
-        return False, "no answer: standard input is closed"
-    if line.strip().lower() in ("y", "yes"):
-        return True, None
-    return False, "denied at the terminal"
-
-
-def _read_answer(prompt: str) -> str | None:
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    line = sys.stdin.readline()
-    return line if line else None
 
 
 async def _run_remote(args: argparse.Namespace) -> int:
@@ -300,7 +286,7 @@ async def _follow_remote(client: Any, run_id: str, view: Any) -> int:
                 view.show(event)
                 failed |= event.event_type == "error"
                 if event.event_type == "approval_required":
-                    approved, reason = await _ask(view, event.data.get("approval") or {})
+                    approved, reason = await ask_approval(view, event.data.get("approval") or {})
                     call_id = event.metadata["tool_call_id"]
                     decided = await client.post(
                         f"/runs/{run_id}/approvals/{call_id}",
@@ -339,7 +325,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--session", help="session id, for conversation memory")
     r.add_argument("--server", metavar="URL", help="run on this masai server instead of here")
     r.add_argument("--api-key", help="the server's API key (or set MASAI_API_KEY)")
-    r.add_argument("--json", action="store_true", help="print one event per line as JSON")
+    out = r.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one event per line as JSON")
+    out.add_argument(
+        "--wire",
+        choices=WIRES,
+        help="print the run as this protocol's frames, as its route sends them",
+    )
     r.set_defaults(func=run)
     return top
 

@@ -6,6 +6,7 @@
 - ``AgUiEncoder``: AG-UI events (``/ag-ui/{id}``), approvals as its interrupts;
 - ``UIStreamEncoder``: the Vercel AI SDK's UI message stream (``/ai-sdk/{id}``).
 
+``wire_encoder(name, record)`` makes one by protocol name (``WIRES``).
 ``encode(stream, encoder)`` runs an ``EventStream`` through one of them; a server reads a run's
 log through ``Encoder.entries`` / ``Encoder.finish`` instead. ``FinalText`` is what every
 protocol presents as the reply: the run's final answer only.
@@ -19,9 +20,11 @@ from ._reply import FinalText, is_intermediate
 from ._responses import ResponsesEncoder, response_error, response_usage
 from ._spec import SpecEncoder
 from ._uistream import UI_STREAM_HEADER, UIStreamEncoder
+from ._wires import WIRES, wire_encoder
 
 __all__ = (
     "UI_STREAM_HEADER",
+    "WIRES",
     "AgUiEncoder",
     "ApprovalWindow",
     "ChatEncoder",
@@ -41,4 +44,5 @@ __all__ = (
     "is_intermediate",
     "response_error",
     "response_usage",
+    "wire_encoder",
 )
