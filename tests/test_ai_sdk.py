@@ -444,3 +444,25 @@ def test_interrupted_is_an_error_without_an_end() -> None:
         "finish-step",
         "error",
     ]
+
+
+def test_progress_data_is_the_events_own_custom_data_first() -> None:
+    """Custom data reaches the part as the other protocols carry it: its own keys win, a
+    non-numeric ``progress`` stays what it was, and a run-level tick has a real id."""
+    custom = {"progress": "50%", "agent": "x", "rows": 3}
+    events = [
+        event("custom", {"content": "half", "custom_data": custom}, 0, tool_call_id="c1"),
+        StreamingEvent("custom", {"content": "run", "custom_data": {"progress": 1}}, {"seq": 1}),
+    ]
+    parts = encoded(UIStreamEncoder("m1"), events, Outcome())
+    tool_tick, run_tick = of(parts, "data-progress")
+    assert tool_tick["id"] == "c1"
+    assert tool_tick["data"] == {
+        "tool_call_id": "c1",
+        "tool_name": None,
+        "agent": "x",
+        "content": "half",
+        "progress": "50%",
+        "rows": 3,
+    }
+    assert run_tick["id"] == "run" and run_tick["data"]["progress"] == 1

@@ -347,16 +347,15 @@ class UIStreamEncoder(Encoder):
         extra = dict(custom) if isinstance(custom, dict) else {}
         call_id = event.metadata.get("tool_call_id")
         agent = event.metadata.get("agent")
-        progress = extra.get("progress")
-        data = {
-            **extra,
+        data = {  # (the event's own custom data wins, as everywhere else it is shown)
             "tool_call_id": call_id,
             "tool_name": self._tools.get(str(call_id)) if call_id else None,
             "agent": agent,
             "content": str(event.data.get("content", "")),
-            "progress": progress if isinstance(progress, int | float) else None,
+            "progress": extra.get("progress"),
+            **extra,
         }
-        part_id = str(call_id) if call_id else f"agent:{agent}"
+        part_id = str(call_id) if call_id else f"agent:{agent}" if agent else "run"
         return [{"type": "data-progress", "id": part_id, "data": data}]
 
     def _handoff(self, event: StreamingEvent) -> list[Chunk]:
