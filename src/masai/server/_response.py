@@ -14,6 +14,7 @@ Vercel AI SDK's UI message stream.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import anyio
 from starlette.requests import Request
@@ -33,6 +34,10 @@ GONE = comment("gone: the events after this point are no longer kept").encode()
 
 
 class LogStreamResponse(Response):
+    """``on_end``: awaited once the run's end was read, before the last frame goes out (so
+    what it records is there for a client that acts on that frame); ``on_left``: awaited
+    after a response whose client left before the end."""
+
     media_type = "text/event-stream"
 
     def __init__(
@@ -45,8 +50,12 @@ class LogStreamResponse(Response):
         headers: dict[str, str],
         ping_interval: float,
         pacing: WritePacing | None = None,
+        on_end: Callable[[], Awaitable[None]] | None = None,
+        on_left: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.runs = runs
+        self.on_end = on_end
+        self.on_left = on_left
         self.record = record
         self.encoder = encoder
         self.after = after
@@ -77,6 +86,8 @@ class LogStreamResponse(Response):
             pass
         finally:
             runs.detach(record, ended=ended)
+        if not ended and self.on_left is not None:
+            await self.on_left()
 
     async def _pump(self, send: Send) -> bool:
         """Write the stream; True once it was written to its end."""
@@ -116,7 +127,10 @@ class LogStreamResponse(Response):
                 if batch.live_since is not None and not paced:  # how late is a live write?
                     pacing.waited(loop.time() - batch.live_since)
                 if batch.terminal:  # the run's end and [DONE]: one write
-                    await write(encoder.entries(batch) + encoder.finish(), more=False)
+                    last = encoder.entries(batch) + encoder.finish()
+                    if self.on_end is not None:
+                        await self.on_end()
+                    await write(last, more=False)
                     return True
                 frames = encoder.entries(batch)
                 if encoder.done:  # the protocol's response ends here; the run goes on
@@ -125,7 +139,10 @@ class LogStreamResponse(Response):
                 await write(frames)
             elif loop.time() - last_write >= interval:
                 await write(PING)
-        await write(encoder.finish(), more=False)
+        last = encoder.finish()
+        if self.on_end is not None:
+            await self.on_end()
+        await write(last, more=False)
         return True
 
 

@@ -20,8 +20,6 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message as AsgiMessage
-from starlette.types import Receive, Scope, Send
 
 from ..exceptions import ServerShutdown
 from ..models import Message
@@ -197,38 +195,20 @@ async def _earlier(
     return conversation
 
 
-class _KeepingResponse(Response):
-    """The streamed response, keeping the conversation when the run completed: before the
-    last frame (so a client that continues at once finds it), or, for a client that left
-    first, once a follower has read the run's end."""
+def _keeping(stream: LogStreamResponse, encoder: ResponsesEncoder, turn: Turn, runs: Runs) -> None:
+    """Keep the conversation when the run completed: before the last frame (so a client that
+    continues at once finds it), or, for a client that left first, once a follower has read
+    the run's end."""
 
-    def __init__(
-        self, stream: LogStreamResponse, encoder: ResponsesEncoder, turn: Turn, runs: Runs
-    ) -> None:
-        self.stream = stream
-        self.encoder = encoder
-        self.turn = turn
-        self.runs = runs
-        self.status_code = stream.status_code
-        self.background = None
-        self.raw_headers = stream.raw_headers
+    async def completed() -> None:
+        ended = encoder.ended
+        if encoder.run_ended and ended is not None and not ended.failed:
+            await turn.completed(encoder.text.text)
 
-    def _completed(self) -> bool:
-        ended = self.encoder.ended
-        return self.encoder.run_ended and ended is not None and not ended.failed
+    async def left() -> None:
+        runs.spawn(turn.follow(runs, stream.record.run_id))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def sending(message: AsgiMessage) -> None:
-            last = message["type"] == "http.response.body" and not message.get("more_body")
-            if last and self._completed():
-                await self.turn.completed(self.encoder.text.text)
-            await send(message)
-
-        await self.stream(scope, receive, sending)
-        if self._completed():  # (a no-op if written already; else written now)
-            await self.turn.completed(self.encoder.text.text)
-        elif not self.encoder.run_ended:  # the client left first
-            self.runs.spawn(self.turn.follow(self.runs, self.stream.record.run_id))
+    stream.on_end, stream.on_left = completed, left
 
 
 def _failure(encoder: ResponsesEncoder, headers: dict[str, str]) -> JSONResponse:
@@ -276,7 +256,9 @@ async def create_response(request: Request, req: ResponsesRequest) -> Response:
     turn = Turn(conversations, owner, record.run_id, [*earlier, *given]) if req.store else None
     if req.stream:
         stream = respond(runtime, run, encoder)
-        return stream if turn is None else _KeepingResponse(stream, encoder, turn, runtime.runs)
+        if turn is not None:
+            _keeping(stream, encoder, turn, runtime.runs)
+        return stream
     if await read_to_end(request, runtime.runs, record, encoder):
         if turn is not None:  # (the run may go on: ``on_disconnect``)
             runtime.runs.spawn(turn.follow(runtime.runs, record.run_id))
