@@ -519,6 +519,8 @@ export interface RunInfo {
   finished_at: number | null;
   stop_reason: string | null;
   answer: string | null;
+  /** Tokens the run's models used, once it finished. */
+  usage?: { input_tokens: number; output_tokens: number } | null;
   event_count: number;
   pending_approvals?: PendingApproval[];
   [key: string]: unknown;

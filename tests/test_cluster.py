@@ -419,3 +419,26 @@ def test_200_concurrent_runs_over_two_workers_each_run_once_and_exact(cluster: C
         assert [_kind(d) for _, d in events].count("tool_call") == 1
     starts = Counter(ln.split()[0] for ln in cluster.ledger_lines() if " start " in ln)
     assert starts == {f"r{i}": 1 for i in range(count)}
+
+
+def test_usage_reaches_a_viewer_in_another_process(cluster: Cluster) -> None:
+    """The worker runs the models; the API server that answers learns the run's usage from
+    its record, so the OpenAI shapes report real token counts in a cluster too."""
+    server = cluster.server()
+    cluster.worker()
+    message = [{"role": "user", "content": "tag=usage"}]
+    with server.client(timeout=30) as client:
+        chat = client.post("/v1/chat/completions", json={"model": "echo", "messages": message})
+        assert chat.status_code == 200, chat.text
+        usage = chat.json()["usage"]
+        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+        record = client.get(f"/runs/{chat.headers['x-masai-run-id']}").json()
+        assert record["usage"] == {
+            "input_tokens": usage["prompt_tokens"],
+            "output_tokens": usage["completion_tokens"],
+        }
+        response = client.post("/v1/responses", json={"model": "echo", "input": "tag=usage"})
+        assert response.status_code == 200, response.text
+        tokens = response.json()["usage"]
+        assert tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
+        assert tokens["total_tokens"] == tokens["input_tokens"] + tokens["output_tokens"]

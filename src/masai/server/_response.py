@@ -27,7 +27,11 @@ from ..streaming.encoders import Encoder
 from ..streaming.sse import comment
 from ._pacing import WritePacing
 
-__all__ = ("LogStreamResponse", "read_to_end")
+__all__ = ("LogStreamResponse", "learn_usage", "read_to_end")
+
+#: How long a viewer waits for a finished run's record to say so (the executing process
+#: closes the log first, the fence against a stale worker, then updates the record).
+RECORD_WAIT = 1.0
 
 PING = comment("ping").encode()
 GONE = comment("gone: the events after this point are no longer kept").encode()
@@ -127,7 +131,9 @@ class LogStreamResponse(Response):
                 if batch.live_since is not None and not paced:  # how late is a live write?
                     pacing.waited(loop.time() - batch.live_since)
                 if batch.terminal:  # the run's end and [DONE]: one write
-                    last = encoder.entries(batch) + encoder.finish()
+                    frames = encoder.entries(batch)
+                    await learn_usage(self.runs, self.record, encoder)
+                    last = frames + encoder.finish()
                     if self.on_end is not None:
                         await self.on_end()
                     await write(last, more=False)
@@ -139,6 +145,7 @@ class LogStreamResponse(Response):
                 await write(frames)
             elif loop.time() - last_write >= interval:
                 await write(PING)
+        await learn_usage(self.runs, self.record, encoder)
         last = encoder.finish()
         if self.on_end is not None:
             await self.on_end()
@@ -165,8 +172,27 @@ async def read_to_end(request: Request, runs: Runs, record: RunRecord, encoder: 
             group.start_soon(watch_disconnect)
             async for batch in runs.follow(record.owner, record.run_id):
                 encoder.entries(batch)
+            await learn_usage(runs, record, encoder)
             ended = True
             group.cancel_scope.cancel()
     finally:
         runs.detach(record, ended=ended)
     return left
+
+
+async def learn_usage(runs: Runs, record: RunRecord, encoder: Encoder) -> None:
+    """Give ``encoder`` the run's usage from its record, when another process executed the
+    run (this one has no stream to ask) and the protocol reports usage. Best effort: a
+    record that is gone, or not yet final within ``RECORD_WAIT``, leaves the usage unknown."""
+    if encoder.watching or not encoder.reports_usage:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_WAIT
+    try:
+        while not (final := await runs.get(record.owner, record.run_id)).finished:
+            if loop.time() >= deadline:
+                return
+            await asyncio.sleep(0.02)
+    except MasaiError:  # (gone already, or the backend is away: no usage, not an error)
+        return
+    encoder.learn(final.usage)

@@ -46,6 +46,8 @@ class RunView(BaseModel):
     finished_at: float | None
     stop_reason: str | None
     answer: str | None
+    #: ``{input_tokens, output_tokens}`` once finished.
+    usage: dict[str, int] | None = None
     event_count: int
     #: Tool calls waiting for a decision: ``{tool_call_id, tool_name, arguments}``.
     pending_approvals: list[dict[str, Any]]

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .._updates import unwrap_state
 from ..events import StreamingEvent
-from ..exceptions import MasaiError, RunCancelled
+from ..exceptions import MasaiError
 from .sse import SSE_HEADERS
 
 if TYPE_CHECKING:
     from ._log import LogBatch
-    from ._stream import EventStream
 
-__all__ = ("Encoder", "Outcome", "ReportedError", "encode", "error_data")
+__all__ = ("Encoder", "Outcome", "ReportedError", "Source", "encode", "error_data")
 
 
 class ReportedError(MasaiError):
@@ -46,20 +46,18 @@ class Outcome:
     """How a run ended, the same for every protocol: ``error`` is ``None`` for a success;
     ``result`` is what the run returned (its usage), when this process executed it."""
 
-    __slots__ = ("error", "result")
+    __slots__ = ("_usage", "error", "result")
 
-    def __init__(self, error: BaseException | None = None, result: Any = None) -> None:
+    def __init__(
+        self,
+        error: BaseException | None = None,
+        result: Any = None,
+        *,
+        usage: dict[str, int] | None = None,
+    ) -> None:
         self.error = error
         self.result = result
-
-    @classmethod
-    def of(cls, stream: EventStream) -> Outcome:
-        """A finished stream's outcome (a cancel from inside the run counts as a failure)."""
-        error = stream.error
-        task = stream.task
-        if error is None and task is not None and task.cancelled() and not stream.cancelled:
-            error = RunCancelled("run cancelled from inside")
-        return cls(error, stream.result)
+        self._usage = usage  # (known from the run's record, for a run executed elsewhere)
 
     @classmethod
     def reported(cls, event: StreamingEvent | None) -> Outcome:
@@ -89,13 +87,37 @@ class Outcome:
 
     @property
     def usage(self) -> dict[str, int]:
-        """Tokens the run's models used (zeros when unknown: a run executed elsewhere)."""
+        """Tokens the run's models used (zeros when unknown)."""
+        if self._usage is not None:
+            return {k: int(self._usage.get(k, 0)) for k in ("input_tokens", "output_tokens")}
         final: Any = unwrap_state(self.result)
         usage: Any = (final.get("usage") if isinstance(final, dict) else None) or {}
         return {
             "input_tokens": int(usage.get("input_tokens", 0)),
             "output_tokens": int(usage.get("output_tokens", 0)),
         }
+
+
+class Source(Protocol):
+    """A live run an encoder reads (``EventStream`` is one): started and stopped by
+    ``async with``, read a batch at a time, with one outcome once finished."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+    def batches(self) -> AsyncIterator[list[StreamingEvent]]: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 def error_data(outcome: Outcome, debug: bool = False) -> dict[str, Any]:
@@ -111,6 +133,9 @@ class Encoder(ABC):
     """
 
     media_type: ClassVar[str] = "text/event-stream"
+    #: The protocol reports the run's token usage at its end (a viewer of a run executed in
+    #: another process then looks it up in the run's record: ``learn``).
+    reports_usage: ClassVar[bool] = True
 
     def __init__(self, *, debug: bool = False) -> None:
         self.debug = debug
@@ -118,7 +143,8 @@ class Encoder(ABC):
         #: interrupt; another response resumes the run): the writer stops reading here.
         self.done = False
         self._outcome: Outcome | None = None
-        self._stream: EventStream | None = None
+        self._stream: Source | None = None
+        self._usage: dict[str, int] | None = None
 
     def headers(self) -> dict[str, str]:
         """The response headers the protocol wants (beyond the media type)."""
@@ -142,10 +168,19 @@ class Encoder(ABC):
         return self.end(Outcome(error))
 
     # -- reading a run's log ------------------------------------------------------------------
-    def watch(self, stream: EventStream | None) -> None:
+    def watch(self, stream: Source | None) -> None:
         """This process executes the run: its outcome (usage included) comes from ``stream``
         rather than from the log's terminal entry alone."""
         self._stream = stream
+
+    @property
+    def watching(self) -> bool:
+        """The run's own stream is here (``watch``): its outcome is known in full."""
+        return self._stream is not None
+
+    def learn(self, usage: dict[str, int] | None) -> None:
+        """The run's usage, from its record (for a run executed in another process)."""
+        self._usage = usage
 
     def entries(self, batch: LogBatch) -> bytes:
         """Frames for entries read from the run's log; the terminal one is noted, not shown."""
@@ -163,15 +198,16 @@ class Encoder(ABC):
         """How the run ended, once the log's end was read."""
         stream = self._stream
         if stream is not None and stream.finished:
-            return Outcome.of(stream)
-        return self._outcome or Outcome()
+            return stream.outcome
+        reported = self._outcome or Outcome()
+        return Outcome(reported.error, usage=self._usage)
 
     def finish(self) -> bytes:
         """The response's end after the log's last entry."""
         return self.end(self.outcome)
 
 
-async def encode(stream: EventStream, encoder: Encoder) -> AsyncIterator[bytes]:
+async def encode(stream: Source, encoder: Encoder) -> AsyncIterator[bytes]:
     """Run ``stream`` and yield its frames in ``encoder``'s protocol: a start, each batch that
     shows, and the end. Closing the iterator (the client left) cancels the run."""
     async with stream:
@@ -179,4 +215,4 @@ async def encode(stream: EventStream, encoder: Encoder) -> AsyncIterator[bytes]:
         async for batch in stream.batches():
             if frames := encoder.events(batch):
                 yield frames
-        yield encoder.end(Outcome.of(stream))
+        yield encoder.end(stream.outcome)

@@ -311,6 +311,7 @@ class Runs:
         await self.log.append(record.key, LogBatch(seq, [frame[len(head) :]], terminal=True))
         record.status, record.stop_reason = _outcome(outcome.error, stream.result)
         record.answer = _answer(stream.result)
+        record.usage = outcome.usage
         record.event_count = stream.next_seq
         record.finished_at = self.clock()
         record.pending_approvals.clear()

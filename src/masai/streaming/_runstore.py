@@ -61,6 +61,9 @@ class RunRecord:
     finished_at: float | None = None
     stop_reason: str | None = None
     answer: str | None = None
+    #: Tokens the run's models used, once it finished: ``{input_tokens, output_tokens}`` (a
+    #: viewer in another process than the run's learns them here).
+    usage: dict[str, int] | None = None
     event_count: int = 0
     on_disconnect: OnDisconnect = "continue"
     session_id: str | None = None
@@ -105,6 +108,7 @@ class RunRecord:
             "finished_at": self.finished_at,
             "stop_reason": self.stop_reason,
             "answer": self.answer,
+            "usage": self.usage,
             "event_count": self.event_count,
             "pending_approvals": [
                 {"tool_call_id": call_id, **call}

@@ -31,6 +31,8 @@ class SpecEncoder(Encoder):
     executes it (events are spliced from pre-serialised parts, and an error ends numbered);
     ``ids``: each event frame preceded by ``id: <seq>`` (the cursor ``EventSource`` resends)."""
 
+    reports_usage = False  # (the spec's chunks carry none)
+
     def __init__(
         self,
         chunks: ChunkEncoder,

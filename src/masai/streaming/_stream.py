@@ -88,7 +88,10 @@ class EventStream(Sink):
     @property
     def outcome(self) -> Outcome:
         """How the run ended (once it has): its error if it failed, and what it returned."""
-        return Outcome.of(self)
+        error, task = self.error, self._task
+        if error is None and task is not None and task.cancelled() and not self.cancelled:
+            error = RunCancelled("run cancelled from inside")  # (a cancel from inside fails)
+        return Outcome(error, self.result)
 
     @property
     def task(self) -> asyncio.Task[Any] | None:

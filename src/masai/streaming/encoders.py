@@ -15,7 +15,7 @@ protocol presents as the reply: the run's final answer only.
 from ._agui import AgUiEncoder, ApprovalWindow
 from ._chat import ChatEncoder, chat_usage, error_body
 from ._conversations import Conversations, Turn
-from ._encoding import Encoder, Outcome, ReportedError, encode, error_data
+from ._encoding import Encoder, Outcome, ReportedError, Source, encode, error_data
 from ._reply import FinalText, is_intermediate
 from ._responses import ResponsesEncoder, response_error, response_usage
 from ._spec import SpecEncoder
@@ -34,6 +34,7 @@ __all__ = (
     "Outcome",
     "ReportedError",
     "ResponsesEncoder",
+    "Source",
     "SpecEncoder",
     "Turn",
     "UIStreamEncoder",
