@@ -24,7 +24,16 @@ from typing import Any
 
 from . import agent_loop, gate_cost, langgraph_baseline
 from ._redis_report import redis_rows
-from ._report import CPU_MODES, Row, agent_loop_rows, http_rows, import_rows, pipeline_rows, table
+from ._report import (
+    CPU_MODES,
+    Row,
+    agent_loop_rows,
+    encoder_rows,
+    http_rows,
+    import_rows,
+    pipeline_rows,
+    table,
+)
 from ._server_report import runs_rows, serve_rows
 from ._venvs import VENVS, venv_python
 
@@ -50,11 +59,41 @@ def _json_from(command: list[str], quick: bool, **how: Any) -> dict[str, Any]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def run_pipeline(python: str, quick: bool) -> dict[str, Any]:
+def run_pipeline(python: str, quick: bool, *options: str) -> dict[str, Any]:
     """The pipeline benchmark under ``python`` (this environment's, or the reference's), run
     from ``/`` without ``PYTHONPATH``: each interpreter imports its own masai."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return _json_from([python, str(HERE / "pipeline.py")], quick, env=env, cwd="/")
+    return _json_from([python, str(HERE / "pipeline.py"), *options], quick, env=env, cwd="/")
+
+
+#: Extra rounds of the pipeline's CPU measures, alternating masai and the reference, on top of
+#: the full run of each: a shared machine's load changes by the second, and one run of each,
+#: one after the other, can put them under different loads (up to 2× apart).
+CPU_ROUNDS = {True: 4, False: 2}  # (by ``quick``: a full round takes a minute)
+
+
+def pipeline_cpu(quick: bool) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Both implementations' full pipeline runs, their CPU numbers replaced by medians over
+    those runs and ``CPU_ROUNDS`` more, alternated; and every round's numbers."""
+    reference_py = reference_python()
+    ours = run_pipeline(sys.executable, quick)
+    reference = run_pipeline(reference_py, quick)
+    rounds: list[dict[str, Any]] = [{"masai": dict(ours), "reference": dict(reference)}]
+    for _ in range(CPU_ROUNDS[quick]):
+        rounds.append(
+            {
+                "masai": run_pipeline(sys.executable, quick, "--cpu-only"),
+                "reference": run_pipeline(reference_py, quick, "--cpu-only"),
+            }
+        )
+    for name, result in (("masai", ours), ("reference", reference)):
+        for key, value in rounds[-1][name].items():  # (the CPU measures: what every round has)
+            samples = [r[name][key] for r in rounds]
+            if isinstance(value, dict):
+                result[key] = {n: statistics.median(s[n] for s in samples) for n in value}
+            else:
+                result[key] = statistics.median(samples)
+    return ours, reference, rounds
 
 
 def run_bench(module: str, quick: bool) -> dict[str, Any]:
@@ -71,16 +110,17 @@ def repeats_for(quick: bool) -> int:
 async def pipeline(quick: bool) -> tuple[dict[str, Any], list[Row]]:
     """The event pipeline, masai against the reference (each in its own interpreter) and
     against LangGraph's custom stream (in this process)."""
-    ours = run_pipeline(sys.executable, quick)
-    reference = run_pipeline(reference_python(), quick)
+    ours, reference, rounds = pipeline_cpu(quick)
     langgraph: dict[tuple[str, str], float] = {}
-    for _, key, yielding in CPU_MODES:
+    for _, key, yielding, by_hand in CPU_MODES:
+        if by_hand:
+            continue  # (LangGraph's custom stream has no hand-attributed counterpart)
         for n in ours[key]:
             langgraph[key, n] = await langgraph_baseline.custom_stream_cpu(
                 int(n), yielding, repeats_for(quick)
             )
     rows = pipeline_rows(ours, reference, langgraph, quick)
-    return {"masai": ours, "reference": reference}, rows
+    return {"masai": ours, "reference": reference, "cpu_rounds": rounds}, rows
 
 
 async def agent_loops(quick: bool) -> dict[str, dict[str, float]]:
@@ -121,6 +161,11 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any], list[str]]:
     raw["pipeline"], pipeline_table = await pipeline(quick)
     rows: list[Row] = list(pipeline_table)
 
+    # 2b. each wire protocol's encoding cost per event, against the spec encoder
+    raw["encoders"] = encoders = run_bench("encoders_bench", quick)
+    encoders_table, notes = encoder_rows(encoders)
+    rows += encoders_table
+
     # 3. agent loop
     raw["agent_loop"] = loops = await agent_loops(quick)
     rows += agent_loop_rows(loops)
@@ -132,8 +177,9 @@ async def collect(quick: bool) -> tuple[list[Row], dict[str, Any], list[str]]:
     # 5. the server: sync tools, keys and limits, session memory
     raw["server"] = serve = run_bench("serve_bench", quick)
     serve["gate"] = await gate_cost.gate_cost_us(5 if quick else 30, 200 if quick else 500)
-    server_rows, notes = serve_rows(serve)
+    server_rows, server_notes = serve_rows(serve)
     rows += server_rows
+    notes += server_notes
 
     # 6. resumable runs, against LangGraph's Agent Server; the log's cost in process
     raw["runs"] = runs = run_bench("runs_bench", quick)

@@ -12,13 +12,19 @@ from typing import Any
 
 Row = dict[str, Any]
 
-#: The pipeline's two ways of emitting: its label, the key of its numbers, and whether the
-#: tool yields to the loop after each event.
+#: The pipeline's ways of emitting: its label, the key of its numbers (``pipeline.CPU_KEYS``),
+#: whether the tool yields to the loop after each event, and whether the tool call around the
+#: events is announced and closed by hand, outside masai's tool scope (the spec's style, which
+#: LangGraph has no counterpart of: compared with the reference only).
 CPU_MODES = (
-    ("tight loop", "cpu_us_per_event", False),
-    ("yield per emit", "cpu_us_per_event_yielding", True),
+    ("tight loop", "cpu_us_per_event", False, False),
+    ("yield per emit", "cpu_us_per_event_yielding", True, False),
+    ("hand-attributed, tight loop", "cpu_us_per_event_by_hand", False, True),
+    ("hand-attributed, yield per emit", "cpu_us_per_event_by_hand_yielding", True, True),
 )
 REFERENCE_NAME = "masai-framework 0.6.5"
+SPEC_LIVE = "SpecEncoder.events, same batch"
+SPEC_LOG = "SpecEncoder.entries (a copy of the log's frames)"
 
 
 class Rows(list[Row]):
@@ -85,12 +91,13 @@ def pipeline_rows(
     """The event pipeline against the reference, and against LangGraph's custom stream
     (``langgraph``: CPU µs per event by ``CPU_MODES`` key and event count)."""
     rows = Rows("pipeline")
-    for mode, key, _ in CPU_MODES:
+    for mode, key, _, by_hand in CPU_MODES:
         for n, value in ours[key].items():
             ref = reference[key][n]
             label = f"CPU/event, {int(n):,} events, {mode}"
             rows.add(label, value, ref, REFERENCE_NAME, "µs", "≤ 1/5", value <= ref / 5)
-            rows.add(label, value, langgraph[key, n], "LangGraph custom stream", "µs")
+            if not by_hand:
+                rows.add(label, value, langgraph[key, n], "LangGraph custom stream", "µs")
     largest = max(ours["cpu_us_per_event"], key=int)
     for mode, key in (("tight loop", ""), ("yield per emit", "_yielding")):
         # What the tool costs by itself; "above the floor" is what each pipeline adds to it.
@@ -138,6 +145,40 @@ def pipeline_rows(
         ours["peak_buffered"] <= 256,
     )
     return rows
+
+
+def encoder_rows(bench: dict[str, Any]) -> tuple[Rows, list[str]]:
+    """Each protocol's encoding cost per event against the spec encoder's (``encoders_bench``):
+    live (``events``) and for a viewer of the run's log (``entries``); and what decoding the
+    log's frames back into events costs, the share of ``entries`` every other protocol pays."""
+    rows = Rows("encoders")
+    encoders = bench["encoders"]
+    spec = encoders["spec"]
+    for name, result in encoders.items():
+        if name == "spec":
+            continue
+        rows.add(
+            f"{name}: CPU/event, live", result["events_us"], spec["events_us"], SPEC_LIVE, "µs"
+        )
+        rows.add(
+            f"{name}: CPU/event, from the run's log",
+            result["entries_us"],
+            spec["entries_us"],
+            SPEC_LOG,
+            "µs",
+        )
+    rows.add(
+        "decoding the log's frames into events (in every non-spec viewer's cost)",
+        bench["decode_us"],
+        spec["events_us"],
+        SPEC_LIVE,
+        "µs",
+    )
+    mix = ", ".join(f"{n} {kind}" for kind, n in bench["mix"].items())
+    notes = [f"encoders: one batch of {bench['events']:,} events ({mix})"]
+    if bench["missing"]:
+        notes.append(f"encoders not measured (do not import yet): {', '.join(bench['missing'])}")
+    return rows, notes
 
 
 def agent_loop_rows(loops: dict[str, dict[str, float]]) -> Rows:

@@ -63,6 +63,9 @@ class Scope:
         )
 
 
+_ROOT = Scope()
+
+
 @dataclasses.dataclass(slots=True)
 class OpenCall:
     """A tool call emitted by hand (``emit_tool_call`` outside the runtime's tool scope), open
@@ -72,9 +75,27 @@ class OpenCall:
     tool_call_id: str
     tool_name: str
     token: Token[OpenCall | None] | None = None
+    #: ``scope`` is ``scope_in(base)``: progress is emitted from one scope, many times, so the
+    #: last answer is kept (``emit_custom_event`` reads it without a call when ``base`` is its
+    #: scope; ``_ROOT`` until then, with no ``base``).
+    base: Scope | None = None
+    scope: Scope = _ROOT
+
+    def scope_in(self, base: Scope) -> Scope:
+        """``base`` as if the runtime had opened a tool scope for this call: progress emitted
+        by hand inside the call then carries the metadata it always did (``base``'s, then
+        ``tool_call_id``), pre-serialised once rather than built and encoded per event."""
+        if base is not self.base:
+            self.scope = call_scope(base, self.tool_name, self.tool_call_id)
+            self.base = base
+        return self.scope
 
 
-_ROOT = Scope()
+def call_scope(base: Scope, tool_name: str | None, tool_call_id: str) -> Scope:
+    """``base`` inside the tool call ``tool_call_id`` (its metadata: ``base``'s, then the id)."""
+    return base.evolve({"tool_call_id": tool_call_id, "tool_name": tool_name})
+
+
 _scope_var: ContextVar[Scope] = ContextVar("masai.scope", default=_ROOT)
 _sink_var: ContextVar[Sink | None] = ContextVar("masai.sink", default=None)
 _open_call_var: ContextVar[OpenCall | None] = ContextVar("masai.open_call", default=None)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Container, Iterable
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_scope
+from ._context import Scope, call_scope, current_scope
 
 if TYPE_CHECKING:
     from .events import StreamingEvent
@@ -38,6 +38,7 @@ class Sink:
 
     __slots__ = (
         "__weakref__",
+        "_call_scope",
         "_open_calls",
         "_seq",
         "_tool_index",
@@ -78,6 +79,8 @@ class Sink:
         self._seq = 0
         self._tool_index = 0
         self._open_calls: dict[str, list[str]] = {}
+        #: ``attributed_scope``'s last answer: (the scope asked about, the call, its answer).
+        self._call_scope: tuple[Scope, str, Scope] | None = None
 
     # -- numbering -------------------------------------------------------------------------
     @property
@@ -132,6 +135,20 @@ class Sink:
             if len(ids) == 1:
                 return ids[0]
         return None
+
+    def attributed_scope(self, scope: Scope) -> Scope:
+        """``scope`` inside the sole open call (``sole_open_call``), or ``scope`` itself when
+        none or several are open: the scope of progress emitted by hand from a context that
+        did not open the call. The last answer is kept (progress comes in bursts)."""
+        if len(self._open_calls) != 1:
+            return scope
+        ((tool_name, ids),) = self._open_calls.items()
+        if len(ids) != 1:
+            return scope
+        cached = self._call_scope
+        if cached is None or cached[0] is not scope or cached[1] != ids[0]:
+            cached = self._call_scope = (scope, ids[0], call_scope(scope, tool_name, ids[0]))
+        return cached[2]
 
     # -- delivery ----------------------------------------------------------------------------
     async def send(self, event: StreamingEvent) -> None:

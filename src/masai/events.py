@@ -20,11 +20,31 @@ import functools
 import time
 from collections.abc import Callable
 from contextvars import Token
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar, get_args
+from typing import Any, TypeVar
 
 from . import _json
 from ._context import OpenCall, Scope, _open_call_var, _scope_var, _sink_var, reset_var
 from ._sinks import Callback, CallbackSink, Sink, new_tool_call_id
+from ._vocabulary import (
+    EVENT_TYPES,
+    AnswerData,
+    ApprovalData,
+    ApprovalInfo,
+    ApprovalRequiredData,
+    ApprovalRequiredInfo,
+    CustomData,
+    ErrorData,
+    EventType,
+    HandoffData,
+    MemoryUpdateData,
+    NodeTransitionData,
+    ReasoningData,
+    RetractedData,
+    StateData,
+    TokenData,
+    ToolCallData,
+    ToolOutputData,
+)
 
 __all__ = (
     "EVENT_TYPES",
@@ -61,117 +81,6 @@ __all__ = (
     "get_streaming_callback",
     "set_streaming_callback",
 )
-
-EventType = Literal[
-    "state",  # a state snapshot: {reasoning, answer, satisfied}
-    "reasoning",  # the model's reasoning for a decision
-    "answer",  # the final answer of an agent
-    "token",  # a piece of answer text while the model generates it
-    "tool_call",  # a tool is being called
-    "tool_output",  # a tool returned (or failed)
-    "node_transition",  # the agent moved between graph nodes
-    "custom",  # anything a tool reports, typically progress
-    "handoff",  # one agent handed the task to another
-    "memory_update",  # shared memory was written
-    "approval_required",  # a tool call waits for a person's approval
-    "approval",  # a person approved or denied a tool call
-    "retracted",  # events from_seq..to_seq were sent by an interrupted attempt: drop them
-    "error",  # the run failed
-]
-EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
-
-
-class StateData(TypedDict, total=False):
-    reasoning: str
-    answer: str
-    satisfied: bool
-
-
-class ReasoningData(TypedDict):
-    reasoning: str
-
-
-class AnswerData(TypedDict):
-    answer: str
-    satisfied: bool
-
-
-class TokenData(TypedDict):
-    content: str
-
-
-class ToolCallData(TypedDict):
-    tool_name: str
-    tool_input: Any
-
-
-class ToolOutputData(TypedDict):
-    tool_name: str
-    output: str
-    is_error: NotRequired[bool]
-
-
-class NodeTransitionData(TypedDict):
-    from_node: str | None
-    to_node: str | None
-
-
-class CustomData(TypedDict):
-    content: str
-    custom_data: dict[str, Any]
-
-
-class HandoffData(TypedDict):
-    from_agent: str
-    to_agent: str
-    reason: str
-
-
-class MemoryUpdateData(TypedDict):
-    key: str
-    value: Any
-    agent: str | None
-
-
-class ApprovalRequiredInfo(TypedDict):
-    tool_call_id: str
-    tool_name: str
-    #: The call's arguments, validated against the tool's schema (defaults filled in).
-    arguments: dict[str, Any]
-
-
-class ApprovalRequiredData(TypedDict):
-    approval: ApprovalRequiredInfo
-
-
-class ApprovalInfo(TypedDict):
-    tool_call_id: str
-    tool_name: str
-    approved: bool
-    reason: str | None
-    #: Edited arguments the tool runs with instead; ``None``: as requested.
-    arguments: dict[str, Any] | None
-    #: Who decided (a principal); ``None`` when no one could be asked.
-    decided_by: str | None
-    #: When, in seconds since the epoch.
-    decided_at: float
-
-
-class ApprovalData(TypedDict):
-    approval: ApprovalInfo
-
-
-class RetractedData(TypedDict):
-    """A resumed run's events from ``from_seq`` on replace those of the interrupted attempt:
-    the events ``from_seq`` to ``to_seq`` (inclusive) already sent are to be discarded."""
-
-    from_seq: int
-    to_seq: int
-
-
-class ErrorData(TypedDict):
-    error: str
-    code: NotRequired[str]
 
 
 class StreamingEvent:
@@ -323,6 +232,12 @@ def _build(
     if call_id is None and event_type == "custom":
         # Progress from inside a tool that was announced by hand: attribute it to that call.
         open_call = _open_call_var.get()
+        if not metadata:  # (in the call's implicit scope: the same metadata, pre-serialised)
+            if open_call is not None:
+                scope = open_call.scope_in(scope)
+            elif sink._open_calls:
+                scope = sink.attributed_scope(scope)  # (or none: several calls are open)
+            return _scoped_event(sink, event_type, data, scope)
         if open_call is not None:
             call_id = open_call.tool_call_id
         elif sink._open_calls:
@@ -490,11 +405,14 @@ async def emit_custom_event(
     if sink is None or not sink.takes_custom:
         return
     data = {"content": content, "custom_data": custom_data or {}}
-    scope = _scope_var.get()
-    if not metadata and (
-        scope.tool_call_id is not None
-        or (not sink._open_calls and _open_call_var.get() is None)  # (no call to attribute to)
-    ):
+    if not metadata:
+        scope = _scope_var.get()
+        if scope.tool_call_id is None:  # attributed to a call announced by hand, if one is open
+            open_call = _open_call_var.get()
+            if open_call is not None:  # (``scope_in``, its common case inlined)
+                scope = open_call.scope if open_call.base is scope else open_call.scope_in(scope)
+            elif sink._open_calls:
+                scope = sink.attributed_scope(scope)
         # Every progress tick comes through here: ``_scoped_event``, inlined.
         event = _new_event(StreamingEvent)
         event.event_type = "custom"

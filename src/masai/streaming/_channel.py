@@ -131,22 +131,41 @@ class EventChannel(Generic[T]):
 
         The previous batch is released here, so items being written count against the bound.
         """
+        batch = self.ready()
+        if batch is not None:
+            return batch
+        if self._closed is not None:
+            return None
+        await self.waiter()
+        if not self._items:
+            return None if self._closed is not None else []
+        return self.take()
+
+    def ready(self) -> list[T] | None:
+        """``get_batch`` without the wait: release the previous batch, then take everything
+        ready, or ``None`` if nothing is. With ``waiter`` and ``take``, for a consumer that
+        reads in a loop of its own (a coroutine call per batch costs as much as a frame)."""
         held = len(self._items) + self._in_flight  # (at its highest just before a batch is taken)
         if held > self._peak:
             self._peak = held
         self._in_flight = 0
         if self._putters:
             self._admit_waiting()
-        if not self._items:
-            if self._closed is not None:
-                return None
-            self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await self._getter
-            finally:
-                self._getter = None
-            if not self._items:
-                return None if self._closed is not None else []
+        return self.take() if self._items else None
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future settled when items arrive, on ``wake()`` or on ``close()`` (then it is
+        forgotten, settled or cancelled: the consumer takes what is there)."""
+        getter = self._getter = asyncio.get_running_loop().create_future()
+        getter.add_done_callback(self._waited)
+        return getter
+
+    def _waited(self, getter: asyncio.Future[None]) -> None:
+        if self._getter is getter:
+            self._getter = None
+
+    def take(self) -> list[T]:
+        """Everything buffered, now in flight (counted against the bound until released)."""
         batch = list(self._items)
         self._items.clear()
         self._in_flight = len(batch)

@@ -208,14 +208,32 @@ class ChunkEncoder:
         ``event()`` for each, with a burst's progress events encoded in this loop."""
         if not batch:
             return b""
-        head = self._head
-        return head + head.join(self.tails(batch))
+        frames = [b""]  # (joined by the head: every frame then starts with it, one copy)
+        self._encode(batch, frames)
+        return self._head.join(frames)
 
     def tails(self, batch: list[StreamingEvent]) -> list[bytes]:
         """Each event's frame without the ``head`` all of them begin with (a log keeps
         these, apart, to number them: the head is kept once)."""
-        tail = self.tail
-        return [tail(event) for event in batch]
+        tails: list[bytes] = []
+        self._encode(batch, tails)
+        return tails
+
+    def _encode(self, batch: list[StreamingEvent], tails: list[bytes]) -> None:
+        """Append each event's tail to ``tails``: ``tail``, with its fast path in the loop (a
+        burst is mostly progress events, and a method call per event is a tenth of what
+        encoding one costs)."""
+        sink, custom_mid, tail, append = self._sink, self._custom_mid, self.tail, tails.append
+        for event in batch:
+            if event._delta_is_data and event._md is None and event._sink is sink:
+                try:
+                    delta_json = _orjson_dumps(event.data)
+                except (TypeError, orjson.JSONEncodeError):
+                    delta_json = dumps(event.data)
+                parts = (delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
+                append(b"%b%b%d%b}\n\n" % parts)  # type: ignore[str-format]
+            else:
+                append(tail(event))
 
     def tail(self, event: StreamingEvent) -> bytes:
         """One event's frame without the ``head``."""
