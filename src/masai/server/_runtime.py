@@ -105,7 +105,7 @@ class Runtime:
             registry.use_stores(self.backend.sessions, self.backend.shared)
             stores = self.backend.stores(queue=True)
         self.runs = Runs(
-            retention=settings.run_retention,
+            retention=settings.run_retention if self.backend is None else self.backend.retention,
             max_events=settings.run_log_max_events,
             approval_timeout=settings.approval_timeout,
             max_kept_bytes=settings.run_retention_max_bytes,

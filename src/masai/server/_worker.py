@@ -57,7 +57,7 @@ async def run_worker(
     pool = ToolThreads(tool_threads)
     runs = Runs(
         **backend.stores(queue=False),
-        retention=retention,
+        retention=backend.retention,
         max_events=max_events,
         approval_timeout=approval_timeout,
         max_kept_bytes=max_kept_bytes,

@@ -23,7 +23,12 @@ if TYPE_CHECKING:  # (redis is imported by the processes that use it, not by eve
     from ._redis_queue import RedisRunQueue
     from ._redis_store import RedisRunStore
 
-__all__ = ("SharedBackend", "open_backend")
+__all__ = ("MIN_SHARED_RETENTION", "SharedBackend", "open_backend")
+
+#: Seconds a finished run is kept at least, with a shared backend: its viewers are in other
+#: processes than the one that executed it (which cannot see them reading), and they must
+#: still find its record and its log's end once it finished (``--run-retention 0``).
+MIN_SHARED_RETENTION = 5.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -38,6 +43,9 @@ class SharedBackend:
     journals: RedisJournalStore
     sessions: RedisSessionStore
     shared: RedisSharedStore
+    #: How long finished runs are kept (at least ``MIN_SHARED_RETENTION``): the run managers
+    #: sharing this backend use it too.
+    retention: float
 
     @property
     def url(self) -> str:
@@ -86,8 +94,7 @@ def open_backend(
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"unsupported backend {scheme or url[:10]!r}: give a redis:// URL")
     redis = connect(url, prefix=prefix)
-    # (A store's own expiry is a safety net behind the run manager's timers: never zero.)
-    kept = max(retention, 1.0)
+    kept = max(retention, MIN_SHARED_RETENTION)
     return SharedBackend(
         redis=redis,
         store=RedisRunStore(
@@ -104,4 +111,5 @@ def open_backend(
         if session_ttl is None
         else RedisSessionStore(redis, ttl=session_ttl),
         shared=RedisSharedStore(redis),
+        retention=kept,
     )
