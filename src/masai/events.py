@@ -1,7 +1,8 @@
-"""The event vocabulary of a run, and the API that emits it.
+"""A run's events (``StreamingEvent``), the API that emits them, and their vocabulary
+(``_vocabulary``, re-exported here).
 
 Every step of a run is a ``StreamingEvent``: its ``event_type`` says what happened, ``data``
-holds the payload (shapes below), ``metadata`` says where it happened::
+holds the payload (shapes in ``_vocabulary``), ``metadata`` says where it happened::
 
     run_id      the stream it belongs to           seq         0, 1, 2 … in delivery order
     agent       the agent emitting it              node        router / execute_tool / …
