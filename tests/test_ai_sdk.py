@@ -237,43 +237,131 @@ def test_retracted_events_are_flagged(support: LiveServer) -> None:
     assert progress == of(parts, "tool-input-start")[0]["toolCallId"]
 
 
-@pytest.mark.parametrize("approved", [True, False])
-def test_approvals(support: LiveServer, approved: bool) -> None:
-    url = f"{support.url}/ai-sdk/publisher"
-    with (
-        httpx.Client(timeout=30) as client,
-        client.stream("POST", url, json=body("go")) as response,
-    ):
-        run_id, lines, reading = response.headers["x-masai-run-id"], [], response.iter_lines()
-        for line in reading:
-            lines.append(line)
-            if '"data-approval"' in line:  # the run waits for a person
-                call = json.loads(line.removeprefix("data: "))["id"]
-                decision = {"approved": approved, "reason": None if approved else "not today"}
-                decided = client.post(
-                    f"{support.url}/runs/{run_id}/approvals/{call}", json=decision
-                )
-                assert decided.status_code == 200, decided.text
-                break
-        lines += list(reading)
-    parts = chunks("\n".join(lines))
-    check_order(parts)
+def answered(parts: list[Chunk], approved: bool, reason: str | None = None) -> dict[str, Any]:
+    """The assistant message as the SDK re-sends it after ``addToolApprovalResponse``: the
+    tool part in ``approval-responded``, the run's id in the metadata ``start`` gave it."""
+    start = parts[0]
     (request,) = of(parts, "tool-approval-request")
+    (tool,) = of(parts, "tool-input-available")
+    approval: dict[str, Any] = {"id": request["approvalId"], "approved": approved}
+    if reason is not None:
+        approval["reason"] = reason
+    tool_part = {
+        "type": "dynamic-tool",
+        "toolName": tool["toolName"],
+        "toolCallId": tool["toolCallId"],
+        "state": "approval-responded",
+        "input": tool["input"],
+        "approval": approval,
+    }
+    return {
+        "id": start["messageId"],
+        "role": "assistant",
+        "metadata": start["messageMetadata"],
+        "parts": [{"type": "step-start"}, tool_part],
+    }
+
+
+def asking(server: LiveServer, chat_id: str, key: str | None = None) -> list[Chunk]:
+    """A publisher run up to its approval request: the response ends there."""
+    return stream(server, "publisher", body("go", chat_id=chat_id), key)
+
+
+def answer_body(chat_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": chat_id,
+        "messages": [user("go"), message],
+        "trigger": "submit-message",
+        "messageId": message["id"],
+    }
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_approvals_end_the_response_and_the_answer_continues_the_run(
+    support: LiveServer, approved: bool
+) -> None:
+    chat_id = f"approve-{approved}"
+    first = asking(support, chat_id)
+    run_id = first[0]["messageMetadata"]["run_id"]
+    (request,) = of(first, "tool-approval-request")
+    call = request["approvalId"]
     assert request == {"type": "tool-approval-request", "approvalId": call, "toolCallId": call}
-    states = [p["data"] for p in of(parts, "data-approval")]
-    assert [s["status"] for s in states] == ["pending", "approved" if approved else "denied"]
-    assert states[0]["arguments"] == {"title": "Q3 report"} and states[0]["run_id"] == run_id
+    (pending,) = [p["data"] for p in of(first, "data-approval")]
+    assert pending["status"] == "pending" and pending["run_id"] == run_id
+    assert pending["arguments"] == {"title": "Q3 report"}
+    assert first[-1] == {"type": "finish", "finishReason": "tool-calls"}
+    assert not text_of(first)
+    record = run_of(support, run_id)  # the response ended; the run did not
+    assert record["status"] == "waiting"
+    assert [a["tool_call_id"] for a in record["pending_approvals"]] == [call]
+
+    reason = None if approved else "not today"
+    message = answered(first, approved, reason)
+    response = post(support, "publisher", answer_body(chat_id, message))
+    assert response.status_code == 200, response.text
+    assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+    assert response.headers["x-masai-run-id"] == run_id
+    rest = chunks(response.text)
+    assert rest[0] == first[0]  # the same message goes on
+    assert rest[1]["type"] == "start-step" and rest[-1]["type"] == "finish"
+    # Nothing the first response told is told again: no new tool part, no earlier reasoning.
+    assert not of(rest, "tool-input-start") and not of(rest, "tool-approval-request")
+    assert not set(reasoning_texts(rest)) & set(reasoning_texts(first))
+    decided = [p["data"] for p in of(rest, "data-approval")]
+    assert [d["status"] for d in decided] == ["approved" if approved else "denied"]
     if approved:
-        (output,) = of(parts, "tool-output-available")
-        assert output["output"] == "published Q3 report"
-        assert text_of(parts) == "done: [publish]\npublished Q3 report"
+        (output,) = of(rest, "tool-output-available")
+        assert output["toolCallId"] == call and output["output"] == "published Q3 report"
+        assert text_of(rest) == "done: [publish]\npublished Q3 report"
     else:
-        assert of(parts, "tool-output-denied") == [
+        assert of(rest, "tool-output-denied") == [
             {"type": "tool-output-denied", "toolCallId": call}
         ]
-        assert not of(parts, "tool-output-available") and not of(parts, "tool-output-error")
-        assert states[1]["reason"] == "not today"
-        assert "the user denied it" in text_of(parts)
+        assert not of(rest, "tool-output-available") and not of(rest, "tool-output-error")
+        assert decided[0]["reason"] == "not today"
+        assert "the user denied it" in text_of(rest)
+    assert run_of(support, run_id)["status"] == "completed"
+
+
+def test_answering_what_no_run_waits_for_is_an_error(support: LiveServer) -> None:
+    chat_id = "approve-errors"
+    first = asking(support, chat_id)
+    message = answered(first, True)
+    run_id = message["metadata"]["run_id"]
+
+    def answer(changed: dict[str, Any], target: str = "publisher") -> httpx.Response:
+        return post(support, target, answer_body(chat_id, changed))
+
+    def error(response: httpx.Response, status: int, code: str) -> str:
+        assert response.status_code == status, response.text
+        found = response.json()["error"]
+        assert found["code"] == code
+        return str(found["message"])
+
+    ghost = {**message, "metadata": {**message["metadata"], "run_id": "run-ghost"}}
+    error(answer(ghost), 404, "not_found")
+    assert run_id in error(answer(message, "echo"), 404, "not_found")  # not echo's run
+    other_call = {**message["parts"][1], "approval": {"id": "call-ghost", "approved": True}}
+    wrong = {**message, "parts": [message["parts"][0], other_call]}
+    assert "call-ghost" in error(answer(wrong), 409, "conflict")
+    unnamed = {**message, "metadata": None}
+    error(answer(unnamed), 422, "invalid_request")
+    assert run_of(support, run_id)["status"] == "waiting"  # none of that decided anything
+
+    assert answer(message).status_code == 200
+    assert run_of(support, run_id)["status"] == "completed"
+    again = error(answer(message), 409, "conflict")  # (the same answer, sent twice)
+    assert run_id in again and "finished" in again
+
+
+def test_another_owners_run_cannot_be_answered(keyed: LiveServer) -> None:
+    first = asking(keyed, "approve-owned", ALICE)
+    message = answered(first, True)
+    payload = answer_body("approve-owned", message)
+    bob = post(keyed, "publisher", payload, BOB)
+    assert bob.status_code == 404 and bob.json()["error"]["code"] == "not_found"
+    alice = post(keyed, "publisher", payload, ALICE)
+    assert alice.status_code == 200 and "published Q3 report" in alice.text
 
 
 # -- requests --------------------------------------------------------------------------------------
@@ -466,3 +554,35 @@ def test_progress_data_is_the_events_own_custom_data_first() -> None:
         "rows": 3,
     }
     assert run_tick["id"] == "run" and run_tick["data"]["progress"] == 1
+
+
+def test_a_waiting_call_ends_the_response_and_its_answer_tells_only_the_rest() -> None:
+    asked = {"approval": {"tool_call_id": "c1", "tool_name": "publish", "arguments": {}}}
+    log = [
+        event("reasoning", {"reasoning": "I will publish."}, 0),
+        event("approval_required", asked, 1),
+        event("approval", {"approval": {"tool_call_id": "c1", "approved": True}}, 2),
+        event("tool_output", {"tool_name": "publish", "output": "ok"}, 3, tool_call_id="c1"),
+        event("answer", {"answer": "done"}, 4),
+    ]
+    first = UIStreamEncoder("m")
+    text = (first.start() + first.events(log[:2]) + first.events(log[2:])).decode()
+    assert first.done and text.endswith("data: [DONE]\n\n") and text.count("[DONE]") == 1
+    told = chunks(text)
+    assert [p["type"] for p in told][-3:] == ["data-approval", "finish-step", "finish"]
+    assert told[-1] == {"type": "finish", "finishReason": "tool-calls"}  # (nothing after)
+
+    rest = UIStreamEncoder("m", resume=["c1"])
+    parts = chunks((rest.start() + rest.events(log) + rest.end(Outcome())).decode())
+    assert [p["type"] for p in parts] == [
+        "start",
+        "start-step",
+        "data-approval",
+        "tool-output-available",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+    ]
+    assert not rest.done and parts[5]["delta"] == "done"

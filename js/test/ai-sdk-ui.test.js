@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import {
   AbstractChat,
   DefaultChatTransport,
+  lastAssistantMessageIsCompleteWithApprovalResponses,
   parseJsonEventStream,
   readUIMessageStream,
   uiMessageChunkSchema,
@@ -243,33 +244,89 @@ describe("the SDK's Chat (what useChat wraps) over DefaultChatTransport", () => 
     assert.ok(!JSON.stringify(chunks).includes("hunter2"), "the exception's text stays in the server's log");
   });
 
-  test("an approval: requested in the message, decided through /runs, then the output", async () => {
-    let decided = false;
+  /**
+   * A publisher chat up to its approval request, answered with addToolApprovalResponse: the
+   * SDK posts the chat again by itself (sendAutomaticallyWhen) and the run goes on.
+   */
+  async function approvalChat(approved, reason) {
+    const bodies = [];
+    const finished = [];
     const chat = new NodeChat({
-      transport: new DefaultChatTransport({ api: `${support.url}/ai-sdk/publisher` }),
-      onData: (part) => {
-        if (part.type === "data-approval" && part.data.status === "pending" && !decided) {
-          decided = true;
-          const { run_id: runId, tool_call_id: callId } = part.data;
-          const tool = byType(chat.lastMessage, "dynamic-tool")[0];
-          assert.equal(tool.state, "approval-requested");
-          assert.equal(tool.approval.id, callId);
-          void fetch(`${support.url}/runs/${runId}/approvals/${callId}`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ approved: true }),
-          });
-        }
-      },
+      id: `js-approval-${approved}`,
+      transport: new DefaultChatTransport({
+        api: `${support.url}/ai-sdk/publisher`,
+        fetch: (url, init) => {
+          bodies.push(JSON.parse(init.body));
+          return fetch(url, init);
+        },
+      }),
+      sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+      onFinish: ({ message, isError }) => finished.push({ id: message.id, isError }),
     });
     await chat.sendMessage({ text: "publish it" });
+    // The response ended at the request (the SDK lets the user answer only then); the run waits.
     assert.equal(chat.status, "ready", chat.error?.message);
-    assert.ok(decided);
-    const [tool] = byType(chat.lastMessage, "dynamic-tool");
+    const asked = structuredClone(chat.lastMessage);
+    const [tool] = byType(asked, "dynamic-tool");
+    assert.equal(tool.state, "approval-requested");
+    assert.deepEqual(tool.input, { title: "Q3 report" });
+    assert.equal(tool.approval.id, tool.toolCallId);
+    assert.equal(byType(asked, "data-approval")[0].data.status, "pending");
+    const runId = asked.metadata.run_id;
+    const waiting = await getJSON(`${support.url}/runs/${runId}`);
+    assert.equal(waiting.status, "waiting");
+    assert.deepEqual(
+      waiting.pending_approvals.map((a) => a.tool_call_id),
+      [tool.toolCallId],
+    );
+
+    await chat.addToolApprovalResponse({ id: tool.approval.id, approved, reason });
+    for (let i = 0; finished.length < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(finished.length, 2, "the SDK sent the answer and read the rest");
+    assert.equal(chat.status, "ready", chat.error?.message);
+    assert.deepEqual(finished, [
+      { id: asked.id, isError: false },
+      { id: asked.id, isError: false },
+    ]);
+    // What the SDK posted: the assistant message, its tool part answered.
+    assert.equal(bodies.length, 2);
+    const sent = bodies[1].messages.at(-1);
+    assert.equal(sent.role, "assistant");
+    assert.equal(sent.metadata.run_id, runId);
+    const sentTool = byType(sent, "dynamic-tool")[0];
+    assert.equal(sentTool.state, "approval-responded");
+    assert.deepEqual(sentTool.approval, { id: tool.toolCallId, approved, ...(reason && { reason }) });
+
+    assert.equal(chat.messages.length, 2, "the answer continues the same message");
+    const message = chat.lastMessage;
+    assert.equal(message.id, asked.id);
+    assert.equal(byType(message, "dynamic-tool").length, 1, "one tool part, updated in place");
+    assert.deepEqual(
+      byType(message, "reasoning").map((r) => r.text),
+      ["I will call publish.", "I have what I need."],
+      "nothing told twice",
+    );
+    assert.equal((await getJSON(`${support.url}/runs/${runId}`)).status, "completed");
+    return { chat, message, tool: byType(message, "dynamic-tool")[0] };
+  }
+
+  test("an approval answered with addToolApprovalResponse: approved, the output and the reply", async () => {
+    const { message, tool } = await approvalChat(true);
     assert.equal(tool.state, "output-available");
     assert.equal(tool.output, "published Q3 report");
-    assert.equal(byType(chat.lastMessage, "data-approval")[0].data.status, "approved");
-    assert.equal(byType(chat.lastMessage, "text")[0].text, "done: [publish]\npublished Q3 report");
+    assert.equal(byType(message, "data-approval")[0].data.status, "approved");
+    const texts = byType(message, "text");
+    assert.equal(texts.length, 1);
+    assert.equal(texts[0].text, "done: [publish]\npublished Q3 report");
+  });
+
+  test("an approval answered with addToolApprovalResponse: denied, with the reason", async () => {
+    const { message, tool } = await approvalChat(false, "not today");
+    assert.equal(tool.state, "output-denied");
+    const [approval] = byType(message, "data-approval");
+    assert.equal(approval.data.status, "denied");
+    assert.equal(approval.data.reason, "not today");
+    assert.match(byType(message, "text")[0].text, /the user denied it/);
   });
 
   test("resumeStream reconnects where the SDK looks: {api}/{chatId}/stream", async () => {

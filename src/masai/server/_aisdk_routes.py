@@ -8,6 +8,12 @@ is the task; the text of the messages before it is the history. The chat's ``id`
 run's session (yours only): a client that sends only the new message (the SDK's "send only the
 last message" pattern) gets the conversation the server kept for that chat.
 
+A tool call waiting for a person's approval ends the response (the run waits on). The SDK's
+``addToolApprovalResponse`` marks the tool part ``approval-responded`` and, with
+``sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses``, posts the chat
+again: a body whose last message is that assistant message (its ``metadata.run_id`` names the
+run) decides the calls and streams the rest of the same run as the same message.
+
 ``GET /ai-sdk/{id}/{chat_id}/stream`` is where the SDK's ``resumeStream`` (``useChat({resume:
 true})``) reconnects: the chat's newest run, replayed from its start and then live, or
 ``204`` when it has ended. Start runs with ``on_disconnect: "continue"`` for them to outlive
@@ -26,10 +32,10 @@ from starlette.responses import Response
 from ..models import Message
 from ..streaming import EnhancedStreamHandler, OnDisconnect
 from ..streaming.encoders import UI_STREAM_HEADER, UIStreamEncoder
-from ._errors import ERROR_RESPONSES
+from ._errors import ERROR_RESPONSES, ApiError
 from ._gate import principal_of
 from ._routes import respond, runtime_of, view
-from ._runtime import SESSION_ID
+from ._runtime import SESSION_ID, Runtime
 
 __all__ = ("UIChatRequest", "router")
 
@@ -50,14 +56,35 @@ _SESSION_ID = re.compile(SESSION_ID)
 TargetId = Annotated[str, Path(alias="id", min_length=1, max_length=200)]
 
 
+class UIApproval(BaseModel):
+    """A tool part's ``approval``: its id (masai's tool call id) and, once the user answered
+    (``addToolApprovalResponse``), the decision."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=400, strict=True)
+    approved: bool | None = Field(default=None, strict=True)
+    reason: str | None = Field(default=None, max_length=10_000, strict=True)
+
+
 class UIPart(BaseModel):
     """One part of a UI message; only ``text`` parts reach the agents (reasoning, tools,
-    files and data parts are the UI's)."""
+    files and data parts are the UI's), and tool parts' approval answers reach the run."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(min_length=1, max_length=200)
     text: str | None = Field(default=None, strict=True)
+    state: str | None = Field(default=None, max_length=100, strict=True)
+    approval: UIApproval | None = None
+
+    @property
+    def answer(self) -> UIApproval | None:
+        """The user's decision, on a tool part in ``approval-responded``."""
+        is_tool = self.type == "dynamic-tool" or self.type.startswith("tool-")
+        if not is_tool or self.state != "approval-responded" or self.approval is None:
+            return None
+        return self.approval if self.approval.approved is not None else None
 
 
 class UIMessage(BaseModel):
@@ -66,9 +93,13 @@ class UIMessage(BaseModel):
     id: str | None = Field(default=None, strict=True)
     role: Literal["system", "user", "assistant"]
     parts: list[UIPart] = Field(max_length=10_000)
+    metadata: dict[str, Any] | None = None
 
     def text(self) -> str:
         return "".join(p.text or "" for p in self.parts if p.type == "text")
+
+    def answers(self) -> list[UIApproval]:
+        return [answer for p in self.parts if (answer := p.answer) is not None]
 
 
 class UIChatRequest(BaseModel):
@@ -97,11 +128,27 @@ class UIChatRequest(BaseModel):
     @classmethod
     def _ends_with_a_question(cls, messages: list[UIMessage]) -> list[UIMessage]:
         last = messages[-1]
+        if last.role == "assistant" and last.answers():
+            run_id = (last.metadata or {}).get("run_id")
+            if not isinstance(run_id, str) or not run_id:
+                raise ValueError("the answered assistant message has no metadata.run_id")
+            return messages
         if last.role != "user":
-            raise ValueError("the last message must be the user's (the task)")
+            raise ValueError(
+                "the last message must be the user's (the task), or the assistant's with "
+                "tool parts in approval-responded"
+            )
         if not last.text().strip():
             raise ValueError("the last user message has no text part")
         return messages
+
+    @property
+    def approvals(self) -> tuple[str, list[UIApproval]] | None:
+        """The run and the decisions the body carries, when it answers approvals."""
+        last = self.messages[-1]
+        if last.role != "assistant":
+            return None
+        return str((last.metadata or {})["run_id"]), last.answers()
 
     @property
     def query(self) -> str:
@@ -119,10 +166,13 @@ class UIChatRequest(BaseModel):
 
 @router.post("/ai-sdk/{id}", responses=_STREAM_RESPONSES, response_class=Response)
 async def ui_message_stream(request: Request, target: TargetId, chat: UIChatRequest) -> Response:
-    """A run of the agent or system ``{id}``, streamed as one assistant UI message."""
+    """A run of the agent or system ``{id}``, streamed as one assistant UI message; or, for
+    a body answering the run's approvals, the rest of that run, as the same message."""
     runtime = runtime_of(request)
     found = runtime.find(target, None)
     debug = runtime.settings.debug
+    if (answering := chat.approvals) is not None:
+        return await _continue(runtime, principal_of(request), found.name, chat, *answering)
     run = await runtime.start(
         EnhancedStreamHandler(enable_token_events=True, debug=debug),
         found,
@@ -137,6 +187,42 @@ async def ui_message_stream(request: Request, target: TargetId, chat: UIChatRequ
     return respond(runtime, run, encoder)
 
 
+async def _continue(
+    runtime: Runtime,
+    owner: str,
+    target: str,
+    chat: UIChatRequest,
+    run_id: str,
+    answers: list[UIApproval],
+) -> Response:
+    """Decide the calls the message answers, then stream the run from there on. Every call
+    is checked before any is decided, so a body that does not fit changes nothing."""
+    record = await runtime.runs.get(owner, run_id)  # (another owner's: 404, as if unknown)
+    if record.target != target or (chat.id is not None and record.session_id != chat.id):
+        raise ApiError(404, f"run {run_id} is not a run of {target} in this chat", "not_found")
+    if record.finished:
+        raise ApiError(409, f"run {run_id} has finished: nothing waits for approval", "conflict")
+    for answer in answers:
+        if answer.id in record.decided_approvals:
+            raise ApiError(409, f"tool call {answer.id} was decided already", "conflict")
+        # (A worker's record may not show a call that waits already: the worker decides.)
+        if answer.id not in record.pending_approvals and runtime.runs.queue is None:
+            message = f"run {run_id} has no tool call {answer.id} waiting for approval"
+            raise ApiError(409, message, "conflict")
+    await runtime.runs.check_cursor(record, -1)  # (the rest is told from the log's start)
+    for answer in answers:
+        record = await runtime.runs.approve(
+            owner, run_id, answer.id, approved=bool(answer.approved), reason=answer.reason, by=owner
+        )
+    encoder = UIStreamEncoder.of_record(
+        record, resume=[a.id for a in answers], debug=runtime.settings.debug
+    )
+    headers = {"X-Masai-Run-Id": run_id}
+    if record.session_id:
+        headers["X-Masai-Session-Id"] = record.session_id
+    return view(runtime, record, encoder, headers=headers)
+
+
 @router.get(
     "/ai-sdk/{id}/{chat_id}/stream",
     responses={**_STREAM_RESPONSES, 204: {"description": "The chat has no run going on"}},
@@ -148,7 +234,8 @@ async def resume_ui_message_stream(
     chat_id: Annotated[str, Path(pattern=SESSION_ID)],
 ) -> Response:
     """The chat's newest run of ``{id}`` if it is still going: replayed from its start (as
-    the SDK's ``resumeStreamIsReplay`` expects), then live; else ``204``."""
+    the SDK's ``resumeStreamIsReplay`` expects), then live, up to an approval it waits for
+    (the user answers that as after the first response); else ``204``."""
     runtime = runtime_of(request)
     name = runtime.find(target, None).name
     owner = principal_of(request)

@@ -17,12 +17,18 @@ schema and builds the message from them, so the mapping keeps to what that build
   a multi-agent run by agent; a step never splits the reply text.
 
 A failed run ends with ``error`` (the public message), a cancelled one with ``abort``.
+
+A tool call waiting for a person ends the response (``finish``, ``finishReason:
+"tool-calls"``) while the run waits on: the SDK lets ``addToolApprovalResponse`` send the
+decision only once the response is over. The response that carries the decision (``resume``)
+continues the same message: it reads the log silently up to the calls it resumes, so nothing
+told before is told again and part ids go on where they stopped.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _json
@@ -70,11 +76,18 @@ class UIStreamEncoder(Encoder):
 
     ``message_id`` is the assistant message's id (the route derives it from the run id, so a
     resumed view of the run rebuilds the same message); ``metadata`` goes out on ``start`` as
-    the message's metadata (the run's id: what ``POST /runs/{id}/approvals/…`` needs).
+    the message's metadata (the run's id: what a decision on its tool calls names).
+    ``resume``: the tool call ids whose decision this response carries; what the log holds up
+    to their approval requests was told by an earlier response and is read silently.
     """
 
     def __init__(
-        self, message_id: str, *, metadata: dict[str, Any] | None = None, debug: bool = False
+        self,
+        message_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        resume: Collection[str] = (),
+        debug: bool = False,
     ) -> None:
         super().__init__(debug=debug)
         self.message_id = message_id
@@ -88,6 +101,10 @@ class UIStreamEncoder(Encoder):
         self._thinking: dict[str, _Open] = {}  # agent -> its intermediate answer, streaming
         self._tools: dict[str, str] = {}  # tool call id -> tool name, once announced
         self._denied: set[str] = set()
+        #: Calls that asked for approval and are not decided, as far as the log was read.
+        self._asking: set[str] = set()
+        self._resuming = set(resume)
+        self._silent = bool(self._resuming)
         self._unnumbered = 0
         self._handlers: dict[str, Callable[[StreamingEvent], list[Chunk]]] = {
             "token": self._token,
@@ -104,14 +121,17 @@ class UIStreamEncoder(Encoder):
         }
 
     @classmethod
-    def of_record(cls, record: RunRecord, *, debug: bool = False) -> UIStreamEncoder:
-        """For a response showing ``record``'s run (started here, or resumed)."""
+    def of_record(
+        cls, record: RunRecord, *, resume: Collection[str] = (), debug: bool = False
+    ) -> UIStreamEncoder:
+        """For a response showing ``record``'s run (started here, resumed, or continued after
+        the decisions on the calls ``resume`` names)."""
         metadata = {
             "run_id": record.run_id,
             "session_id": record.session_id,
             "target": record.target,
         }
-        return cls(f"msg-{record.run_id}", metadata=metadata, debug=debug)
+        return cls(f"msg-{record.run_id}", metadata=metadata, resume=resume, debug=debug)
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), UI_STREAM_HEADER: "v1"}
@@ -126,14 +146,38 @@ class UIStreamEncoder(Encoder):
     def events(self, batch: Sequence[StreamingEvent]) -> bytes:
         out: list[Chunk] = []
         for event in batch:
+            if self.done:
+                break  # (what follows is told by the response that carries the decision)
             handler = self._handlers.get(event.event_type)
             if handler is None:  # (state, node transitions, a mid-run notice: not parts)
                 continue
-            out += self._enter(event)
-            out += handler(event)
+            chunks = self._enter(event) + handler(event)
+            if not self._silent:
+                out += chunks
+            elif event.event_type == "approval_required":
+                self._resuming.discard(self._call_id(event, dict(event.data.get("approval") or {})))
+                if not self._resuming:
+                    self._catch_up()
+        if self._asking and not self._silent and not self.done:
+            return b"".join(_frame(chunk) for chunk in out + self._pause()) + _DONE
         return b"".join(_frame(chunk) for chunk in out)
 
+    def _catch_up(self) -> None:
+        """The log is read to where the earlier response paused: from here on it is new. That
+        response closed its step there, so this one opens a step of its own."""
+        self._silent = False
+        self._close_step()
+
+    def _pause(self) -> list[Chunk]:
+        """The run waits for a person: this response is over (the run is not; ``done``)."""
+        self.done = True
+        return [*self._close_step(), {"type": "finish", "finishReason": "tool-calls"}]
+
     def end(self, outcome: Outcome) -> bytes:
+        if self.done:
+            return b""
+        if self._silent:  # (the run ended before the resumed calls showed: nothing is open)
+            self._catch_up()
         chunks = self._close_step()
         if not outcome.failed:
             finish: Chunk = {"type": "finish", "finishReason": "stop"}
@@ -310,6 +354,8 @@ class UIStreamEncoder(Encoder):
         approval = dict(event.data.get("approval") or {})
         call_id = self._call_id(event, approval)
         name = str(approval.get("tool_name") or "tool")
+        if call_id not in self._resuming:  # (a resumed call is decided: its answer follows)
+            self._asking.add(call_id)
         chunks = self._known(event, call_id, name, approval.get("arguments"))
         chunks.append(
             {"type": "tool-approval-request", "approvalId": call_id, "toolCallId": call_id}
@@ -326,6 +372,7 @@ class UIStreamEncoder(Encoder):
     def _approval(self, event: StreamingEvent) -> list[Chunk]:
         approval = dict(event.data.get("approval") or {})
         call_id = self._call_id(event, approval)
+        self._asking.discard(call_id)
         approved = bool(approval.get("approved"))
         decided = {
             **approval,
