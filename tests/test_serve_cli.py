@@ -303,3 +303,20 @@ def test_masai_run_prints_any_protocols_frames() -> None:
             "ag-ui": last.get("type") == "RUN_FINISHED",
             "ai-sdk": last.get("type") == "finish",
         }[wire], (wire, last)
+
+
+def test_masai_run_wire_stops_where_the_protocol_ends_a_response() -> None:
+    """AG-UI ends its response at an approval (an interrupt); ``--wire ag-ui`` prints just that
+    response, says on stderr that the run goes on, and still asks for the decision."""
+    command = [sys.executable, "-m", "masai", "run", "the report", "--agent", "publisher"]
+    done = subprocess.run(
+        [*command, "--wire", "ag-ui"], input="y\n", capture_output=True, text=True, cwd=ROOT,
+        timeout=60, env={**os.environ, "MASAI_DEMO_PACE": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frames = _frames(done.stdout)
+    assert frames[-1]["type"] == "RUN_FINISHED"
+    assert frames[-1]["outcome"]["type"] == "interrupt"
+    assert [f["type"] for f in frames].count("RUN_FINISHED") == 1
+    assert "the response ends here; the run goes on" in done.stderr
+    assert "[y/N]" in done.stderr

@@ -146,10 +146,15 @@ async def write_wire(handle: Any, wire: str) -> int:
     encoder.watch(handle.stream)
     out = sys.stdout.buffer
     out.write(encoder.start())
+    ended = False
     async for entry in handle.entries():
         batch = LogBatch(entry.seq, [entry.frame], entry.terminal)  # (head: in the frame)
         out.write(encoder.entries(batch))
         out.flush()
+        if encoder.done and not ended:  # (AG-UI, the AI SDK: a response ends at an approval)
+            ended = True
+            sys.stderr.write(f"({wire}: the response ends here; the run goes on, and a client")
+            sys.stderr.write(" would get the rest in a new request once it answers)\n")
         event = entry.event
         if event is not None and event.event_type == "approval_required":
             approved, reason = await ask_approval(JsonView(), event.data.get("approval") or {})
