@@ -14,7 +14,7 @@ import pytest
 
 from masai.events import StreamingEvent
 from masai.exceptions import MasaiError
-from masai.server import ServerSettings, build_demo, create_app
+from masai.server import ServerSettings, create_app
 from masai.streaming._encoding import Outcome
 from masai.streaming._uistream import UIStreamEncoder
 from tests.support.aisdk_parts import (
@@ -31,14 +31,6 @@ from tests.support.sse import chunks
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-0123456789"
 CARD = "4111 1111 1111 1111"
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MASAI_DEMO_PACE", "0.01")
-        with live_server(create_app(build_demo())) as server:
-            yield server
 
 
 @pytest.fixture(scope="module")
@@ -586,3 +578,22 @@ def test_a_waiting_call_ends_the_response_and_its_answer_tells_only_the_rest() -
         "finish",
     ]
     assert not rest.done and parts[5]["delta"] == "done"
+
+
+def test_another_key_cannot_resume_a_chat(keyed: LiveServer) -> None:
+    """The resume route looks only at the caller's own runs: another principal naming a chat
+    that is running gets what a chat with nothing running gets (204), never its events."""
+    url = f"{keyed.url}/ai-sdk/sleeper"
+    payload = body("go", chat_id="private-chat", on_disconnect="continue")
+    alice = {"Authorization": f"Bearer {ALICE}"}
+    bob = {"Authorization": f"Bearer {BOB}"}
+    with httpx.Client(timeout=30) as client:
+        with client.stream("POST", url, json=payload, headers=alice) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if '"data-progress"' in line:
+                    break  # (she leaves; the run goes on)
+        assert client.get(f"{url}/private-chat/stream").status_code == 401
+        assert client.get(f"{url}/private-chat/stream", headers=bob).status_code == 204
+        mine = client.get(f"{url}/private-chat/stream", headers=alice)
+        assert mine.status_code == 200 and "done: [crawl]" in text_of(chunks(mine.text))

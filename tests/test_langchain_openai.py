@@ -4,40 +4,29 @@ the server never imports it; the client is the official package as users run it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from masai.server import build_demo, create_app
-from tests.support.server import LiveServer, live_server
+from tests.support.server import LiveServer
 
 QUESTION = "How is solar energy doing?"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MASAI_DEMO_PACE", "0.01")
-        with live_server(create_app(build_demo())) as live:
-            yield live
-
-
-def _expected(server: LiveServer, model: str) -> str:
+def _expected(demo: LiveServer, model: str) -> str:
     """The run's final answer, as the plain chat endpoint gives it."""
     body = {"model": model, "messages": [{"role": "user", "content": QUESTION}]}
-    response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60)
+    response = httpx.post(f"{demo.url}/v1/chat/completions", json=body, timeout=60)
     response.raise_for_status()
     content: str = response.json()["choices"][0]["message"]["content"]
     return content
 
 
-def _client(server: LiveServer, model: str, *, responses: bool) -> ChatOpenAI:
+def _client(demo: LiveServer, model: str, *, responses: bool) -> ChatOpenAI:
     return ChatOpenAI(
         model=model,
-        base_url=f"{server.url}/v1",
+        base_url=f"{demo.url}/v1",
         api_key="unused",  # type: ignore[arg-type]
         max_retries=0,
         use_responses_api=responses,
@@ -48,11 +37,11 @@ def _client(server: LiveServer, model: str, *, responses: bool) -> ChatOpenAI:
 @pytest.mark.parametrize("responses", [False, True], ids=["chat", "responses"])
 @pytest.mark.parametrize("model", ["researcher", "research-team", "supervised"])
 def test_invoke_and_stream_give_the_final_answer(
-    server: LiveServer, model: str, responses: bool
+    demo: LiveServer, model: str, responses: bool
 ) -> None:
-    expected = _expected(server, model)
+    expected = _expected(demo, model)
     assert expected.strip()
-    llm = _client(server, model, responses=responses)
+    llm = _client(demo, model, responses=responses)
     messages = [SystemMessage("You are helpful."), HumanMessage(QUESTION)]
 
     reply = llm.invoke(messages)

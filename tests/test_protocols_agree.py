@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from masai.server import build_demo, create_app
 from masai.streaming import SSEDecoder, decode_chunk
-from tests.support.server import LiveServer, live_server
+from tests.support.server import LiveServer
 
 QUERY = "How is solar doing?"
 AGENT_EVENTS = {"stream_options": {"include_agent_events": True}}
@@ -29,14 +28,6 @@ AGENT_EVENTS = {"stream_options": {"include_agent_events": True}}
 #: What one protocol tells: {run_id, reply, calls: [{id, name, args}], results: [{id, output}],
 #: progress: [{id, progress}]}, ids as the protocol has them.
 Told = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MASAI_DEMO_PACE", "0.01")
-        with live_server(create_app(build_demo())) as server:
-            yield server
 
 
 def client_of(server: LiveServer) -> openai.OpenAI:

@@ -22,7 +22,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
 from masai.events import StreamingEvent
-from masai.server import ServerSettings, build_demo, create_app
+from masai.server import ServerSettings, create_app
 from masai.streaming._encoding import Outcome
 from masai.streaming._responses import ResponsesEncoder
 from tests.support.cluster import Process
@@ -39,14 +39,6 @@ EVENT_TYPES = {
     for cls in get_args(get_args(ResponseStreamEvent)[0])
 }
 LIFECYCLE = ("response.created", "response.in_progress")
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MASAI_DEMO_PACE", "0.01")
-        with live_server(create_app(build_demo())) as server:
-            yield server
 
 
 @pytest.fixture(scope="module")

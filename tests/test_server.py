@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from masai import AgentDetails, AgentManager, ScriptedModel, emit_custom_event, tool
 from masai.exceptions import ConfigError
-from masai.server import Registry, build_demo, create_app, load_registry
+from masai.server import Registry, create_app, load_registry
 from masai.server._pacing import WritePacing
 from tests.support.server import LiveServer, live_server
 from tests.support.sse import chunks, events, frames
@@ -55,14 +54,6 @@ def slow_registry() -> Registry:
 def fast_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo waits between steps so streaming is visible; tests only need it to stream."""
     monkeypatch.setenv("MASAI_DEMO_PACE", "0.01")
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[LiveServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MASAI_DEMO_PACE", "0.01")
-        with live_server(create_app(build_demo())) as server:
-            yield server
 
 
 def health(server: LiveServer) -> dict[str, int]:

@@ -31,11 +31,12 @@ from starlette.responses import Response
 
 from ..exceptions import MasaiError
 from ..models import Message
-from ..streaming import ApprovalConflict, EnhancedStreamHandler, RunRecord
+from ..streaming import ApprovalConflict, EnhancedStreamHandler
 from ..streaming.encoders import AgUiEncoder, ApprovalWindow, Outcome, ReportedError
 from ..tools import ToolArgumentsError
 from ._errors import ERROR_RESPONSES, validation_message
 from ._gate import principal_of
+from ._openai_compat import ROLES
 from ._routes import runtime_of, view
 from ._runtime import SESSION_ID, Runtime
 
@@ -50,13 +51,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     **ERROR_RESPONSES,
-}
-
-_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
-    "developer": "system",
-    "system": "system",
-    "user": "user",
-    "assistant": "assistant",
 }
 
 
@@ -155,9 +149,7 @@ class RunAgentInput(BaseModel):
         """The conversation before the task (and the context, as a system message); ``None``
         when the request carries none: the thread's stored history is used then."""
         earlier = self.messages[: max(_last_user(self.messages), 0)]
-        turns = [
-            Message(_ROLES[m.role], t) for m in earlier if m.role in _ROLES and (t := m.text())
-        ]
+        turns = [Message(ROLES[m.role], t) for m in earlier if m.role in ROLES and (t := m.text())]
         if self.context:
             lines = "\n".join(f"- {c.description}: {c.value}" for c in self.context)
             turns.insert(0, Message("system", f"Context from the client:\n{lines}"))
@@ -186,15 +178,6 @@ class _InvalidResume(MasaiError):
 
     public_message = "The resume does not answer this agent's interrupt."
     code = "invalid_resume"
-
-
-def _respond(runtime: Runtime, record: RunRecord, encoder: AgUiEncoder) -> Response:
-    """A viewer of the run's log; it stops at an interrupt (``encoder.done``) as one that read
-    to its end, so the run is not cancelled for its leaving: it waits for the decision."""
-    headers = {"X-Masai-Run-Id": record.run_id}
-    if record.session_id:
-        headers["X-Masai-Session-Id"] = record.session_id
-    return view(runtime, record, encoder, headers=headers)
 
 
 def _run_error(body: RunAgentInput, error: MasaiError) -> Response:
@@ -250,7 +233,7 @@ async def run_agent(request: Request, target_id: str, body: RunAgentInput) -> Re
         debug=debug,
     )
     encoder.watch(run.stream)
-    return _respond(runtime, run.record, encoder)
+    return view(runtime, run.record, encoder)
 
 
 async def _resume(
@@ -275,7 +258,7 @@ async def _resume(
         approval_timeout=_timeouts(runtime),
         debug=runtime.settings.debug,
     )
-    return _respond(runtime, record, encoder)
+    return view(runtime, record, encoder)
 
 
 def _parse_resume(entries: list[ResumeEntry]) -> tuple[str, list[tuple[str, _Decision]]]:

@@ -217,10 +217,7 @@ async def _continue(
     encoder = UIStreamEncoder.of_record(
         record, resume=[a.id for a in answers], debug=runtime.settings.debug
     )
-    headers = {"X-Masai-Run-Id": run_id}
-    if record.session_id:
-        headers["X-Masai-Session-Id"] = record.session_id
-    return view(runtime, record, encoder, headers=headers)
+    return view(runtime, record, encoder)
 
 
 @router.get(
@@ -244,6 +241,5 @@ async def resume_ui_message_stream(
             if record.finished:
                 break
             encoder = UIStreamEncoder.of_record(record, debug=runtime.settings.debug)
-            headers = {"X-Masai-Run-Id": record.run_id, "X-Masai-Session-Id": chat_id}
-            return view(runtime, record, encoder, headers=headers)
+            return view(runtime, record, encoder)
     return Response(status_code=204)

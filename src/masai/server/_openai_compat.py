@@ -15,7 +15,22 @@ from ..models import Message
 from ..streaming import OnDisconnect, RunRecord
 from ._runtime import SESSION_ID
 
-__all__ = ("ChatRequest", "completion")
+__all__ = ("ROLES", "ChatRequest", "checked_policy", "completion", "disconnect_policy")
+
+
+def checked_policy(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``metadata`` of an OpenAI-shaped request, its ``on_disconnect`` (a masai extension)
+    checked."""
+    policy = (metadata or {}).get("on_disconnect")
+    if policy is not None and policy not in ("cancel", "continue"):
+        raise ValueError('on_disconnect: "cancel" or "continue"')
+    return metadata
+
+
+def disconnect_policy(metadata: dict[str, Any] | None) -> OnDisconnect:
+    """What happens to the run when its client leaves: ``metadata.on_disconnect``, default
+    ``cancel``."""
+    return "continue" if (metadata or {}).get("on_disconnect") == "continue" else "cancel"
 
 
 class ContentPart(BaseModel):
@@ -47,7 +62,9 @@ class StreamOptions(BaseModel):
 
 
 _SESSION_ID = re.compile(SESSION_ID)
-_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
+#: A client message's role as the agents' history has it (``developer`` is OpenAI's newer
+#: ``system``; tool turns are left out).
+ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "system": "system",
     "developer": "system",
     "user": "user",
@@ -92,9 +109,9 @@ class ChatRequest(BaseModel):
     def history(self) -> list[Message]:
         """The conversation before the task, as the agents' history (tool turns left out)."""
         return [
-            Message(_ROLES[m.role], text)
+            Message(ROLES[m.role], text)
             for m in self.messages[:-1]
-            if m.role in _ROLES and (text := m.text())
+            if m.role in ROLES and (text := m.text())
         ]
 
     @field_validator("metadata")
@@ -103,17 +120,13 @@ class ChatRequest(BaseModel):
         value = (metadata or {}).get("session_id")
         if value is not None and not (isinstance(value, str) and _SESSION_ID.match(value)):
             raise ValueError("session_id: 1 to 200 printable ASCII characters, no spaces")
-        policy = (metadata or {}).get("on_disconnect")
-        if policy is not None and policy not in ("cancel", "continue"):
-            raise ValueError('on_disconnect: "cancel" or "continue"')
-        return metadata
+        return checked_policy(metadata)
 
     @property
     def on_disconnect(self) -> OnDisconnect:
         """``metadata.on_disconnect``: ``continue`` keeps the run going after the client
         leaves (resume it at ``/runs/{x-masai-run-id}/events``); default ``cancel``."""
-        value = (self.metadata or {}).get("on_disconnect")
-        return "continue" if value == "continue" else "cancel"
+        return disconnect_policy(self.metadata)
 
     @property
     def session_id(self) -> str | None:

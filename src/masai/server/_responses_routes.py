@@ -27,7 +27,7 @@ from ..streaming import EnhancedStreamHandler, OnDisconnect, RunRecord, Runs
 from ..streaming.encoders import Conversations, ResponsesEncoder, Turn, response_error
 from ._errors import ERROR_RESPONSES, ApiError
 from ._gate import principal_of
-from ._openai_compat import StreamOptions
+from ._openai_compat import ROLES, StreamOptions, checked_policy, disconnect_policy
 from ._response import LogStreamResponse, read_to_end
 from ._routes import respond, runtime_of
 
@@ -49,13 +49,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "No such model, or no such previous response or item of yours (the "
         'error also names the field: `"param"`)'
     },
-}
-
-_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
-    "system": "system",
-    "developer": "system",
-    "user": "user",
-    "assistant": "assistant",
 }
 
 #: Content parts that carry text (images, files and audio do not reach the agents).
@@ -127,16 +120,13 @@ class ResponsesRequest(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _policy(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-        policy = (metadata or {}).get("on_disconnect")
-        if policy is not None and policy not in ("cancel", "continue"):
-            raise ValueError('on_disconnect: "cancel" or "continue"')
-        return metadata
+        return checked_policy(metadata)
 
     @property
     def on_disconnect(self) -> OnDisconnect:
         """``metadata.on_disconnect``: ``continue`` keeps the run going after the client
         leaves (its conversation is still kept when it completes); default ``cancel``."""
-        return "continue" if (self.metadata or {}).get("on_disconnect") == "continue" else "cancel"
+        return disconnect_policy(self.metadata)
 
     @property
     def include_agent_events(self) -> bool:
@@ -162,7 +152,7 @@ async def _input(req: ResponsesRequest, conversations: Conversations, owner: str
     last_reference = None
     for item in req.input:
         if item.type == "message" and item.role is not None and (text := item.text()):
-            messages.append(Message(_ROLES[item.role], text))
+            messages.append(Message(ROLES[item.role], text))
             last_reference = None
         elif item.type == "item_reference" and item.id and not item.id.startswith("rs_"):
             message = await _referenced(conversations, owner, item.id)

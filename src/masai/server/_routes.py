@@ -19,7 +19,7 @@ from ..streaming.encoders import Encoder, SpecEncoder
 from ._errors import ERROR_RESPONSES, ApiError, validation_message
 from ._gate import principal_of
 from ._response import LogStreamResponse
-from ._runtime import RUN_ID, SESSION_ID, Run, Runtime
+from ._runtime import RUN_ID, SESSION_ID, Run, Runtime, run_headers
 
 __all__ = (
     "SSE_RESPONSE",
@@ -102,23 +102,20 @@ def _stream_request(body: StreamRequest | None, form: StreamQuery) -> StreamRequ
 def respond(runtime: Runtime, run: Run, encoder: Encoder) -> LogStreamResponse:
     """Every streamed response: a viewer of the run's log, with the server's pings and
     pacing."""
-    return view(runtime, run.record, encoder, headers=run.headers)
+    return view(runtime, run.record, encoder)
 
 
 def view(
-    runtime: Runtime,
-    record: RunRecord,
-    encoder: Encoder,
-    *,
-    after: int = -1,
-    headers: dict[str, str] | None = None,
+    runtime: Runtime, record: RunRecord, encoder: Encoder, *, after: int = -1
 ) -> LogStreamResponse:
+    """A viewer of ``record``'s log from ``after``, in ``encoder``'s protocol (its headers,
+    and the run's: ``run_headers``)."""
     return LogStreamResponse(
         runtime.runs,
         record,
         encoder,
         after=after,
-        headers={**encoder.headers(), **(headers or {})},
+        headers={**encoder.headers(), **run_headers(record)},
         ping_interval=runtime.settings.ping_interval,
         pacing=runtime.pacing,
     )

@@ -36,7 +36,7 @@ from ._pacing import WritePacing
 from ._settings import ServerSettings
 from ._targets import Registry, Target, work_of
 
-__all__ = ("RUN_ID", "SESSION_ID", "Run", "Runtime", "new_session_id")
+__all__ = ("RUN_ID", "SESSION_ID", "Run", "Runtime", "new_session_id", "run_headers")
 
 logger = logging.getLogger("masai.server")
 
@@ -59,6 +59,15 @@ def new_session_id() -> str:
     return f"sess_{secrets.token_hex(12)}"
 
 
+def run_headers(record: RunRecord) -> dict[str, str]:
+    """What every response about a run says of it: its id, and its session when it has one
+    the client may continue."""
+    headers = {"X-Masai-Run-Id": record.run_id}
+    if record.session_id:
+        headers["X-Masai-Session-Id"] = record.session_id
+    return headers
+
+
 class Run:
     """One admitted run, for the route that started it: its record, and its handle when this
     process executes it (not with a shared backend: a worker does)."""
@@ -78,10 +87,7 @@ class Run:
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"X-Masai-Run-Id": self.record.run_id}
-        if self.session_id:
-            headers["X-Masai-Session-Id"] = self.session_id
-        return headers
+        return run_headers(self.record)
 
 
 class Runtime:

@@ -30,6 +30,7 @@ from typing import Any, Final
 from .. import _json
 from ..events import StreamingEvent
 from ._encoding import Encoder, Outcome
+from ._openai import arguments_json
 from ._reply import FinalText, is_intermediate
 
 __all__ = ("APPROVAL_SCHEMA", "PROTOCOL_VERSION", "AgUiEncoder", "interrupt_id")
@@ -301,8 +302,7 @@ class AgUiEncoder(Encoder):
     def _tool_call(self, event: StreamingEvent, owner: str | None) -> None:
         data, at = event.data, event.timestamp
         call = event.metadata.get("tool_call_id") or self._id("c", event)
-        arguments = data.get("tool_input")
-        args = arguments if isinstance(arguments, str) else _json.dumps_str(arguments)
+        args = arguments_json(data.get("tool_input"))
         name = str(data.get("tool_name") or "")
         self._emit("TOOL_CALL_START", at, subagentRunId=owner, toolCallId=call, toolCallName=name)
         self._emit("TOOL_CALL_ARGS", at, subagentRunId=owner, toolCallId=call, delta=args)

@@ -83,11 +83,6 @@ class Turn:
         self.before = tuple(before)
         self._task: asyncio.Future[None] | None = None
 
-    @property
-    def saved(self) -> bool:
-        task = self._task
-        return task is not None and task.done()
-
     async def completed(self, answer: str) -> None:
         """Keep the conversation with ``answer`` (once: later calls wait for the first write).
         The write goes on if the caller is cancelled meanwhile (its client left), so a

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from .._sinks import Sink
     from ..events import StreamingEvent
 
-__all__ = ("ChunkEncoder", "encode_event", "event_delta")
+__all__ = ("ChunkEncoder", "arguments_json", "encode_event", "event_delta")
 
 Delta = dict[str, Any]
 
 
-def _arguments(tool_input: Any) -> str:
+def arguments_json(tool_input: Any) -> str:
     """OpenAI's ``function.arguments`` is a JSON string; keep a JSON string the model wrote."""
     if isinstance(tool_input, str):
         try:
@@ -46,7 +46,7 @@ def _tool_call(event: StreamingEvent) -> Delta:
                 "type": "function",
                 "function": {
                     "name": d.get("tool_name"),
-                    "arguments": _arguments(d.get("tool_input")),
+                    "arguments": arguments_json(d.get("tool_input")),
                 },
             }
         ]
@@ -220,33 +220,32 @@ class ChunkEncoder:
         return tails
 
     def _encode(self, batch: list[StreamingEvent], tails: list[bytes]) -> None:
-        """Append each event's tail to ``tails``: ``tail``, with its fast path in the loop (a
-        burst is mostly progress events, and a method call per event is a tenth of what
-        encoding one costs)."""
-        sink, custom_mid, tail, append = self._sink, self._custom_mid, self.tail, tails.append
+        """Append each event's tail to ``tails``. Custom events straight from
+        ``emit_custom_event`` (the most frequent: progress) take the fast path, in the loop (a
+        method call per event is a tenth of what encoding one costs): their data is the delta,
+        their metadata their scope's, already serialised. Any other event: ``event()``."""
+        sink, custom_mid, general, append = (
+            self._sink, self._custom_mid, self._general_tail, tails.append
+        )  # fmt: skip
         for event in batch:
             if event._delta_is_data and event._md is None and event._sink is sink:
-                try:
+                try:  # (``_dumps``, inlined)
                     delta_json = _orjson_dumps(event.data)
                 except (TypeError, orjson.JSONEncodeError):
                     delta_json = dumps(event.data)
+                # (An unbuilt event has its scope, and the stream numbered it.)
                 parts = (delta_json, custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
                 append(b"%b%b%d%b}\n\n" % parts)  # type: ignore[str-format]
             else:
-                append(tail(event))
+                append(general(event))
 
     def tail(self, event: StreamingEvent) -> bytes:
         """One event's frame without the ``head``."""
-        # Custom events straight from ``emit_custom_event`` (the most frequent: progress):
-        # their data is the delta, their metadata their scope's, already serialised.
-        if event._delta_is_data and event._md is None and event._sink is self._sink:
-            try:  # (``_dumps``, inlined)
-                delta_json = _orjson_dumps(event.data)
-            except (TypeError, orjson.JSONEncodeError):
-                delta_json = dumps(event.data)
-            # (An unbuilt event has its scope, and the stream numbered it.)
-            tail = (delta_json, self._custom_mid, event._seq, event._scope.metadata_json)  # type: ignore[union-attr]
-            return b"%b%b%d%b}\n\n" % tail  # type: ignore[str-format]
+        tails: list[bytes] = []
+        self._encode([event], tails)
+        return tails[0]
+
+    def _general_tail(self, event: StreamingEvent) -> bytes:
         return self.event(event)[len(self._head) :]
 
     def _mid(self, kind: str) -> bytes:

@@ -35,6 +35,7 @@ from .. import _json
 from ..events import StreamingEvent
 from ..exceptions import MasaiError
 from ._encoding import Encoder, Outcome
+from ._openai import arguments_json
 from ._reply import FinalText, is_intermediate
 from .sse import DONE
 
@@ -321,7 +322,7 @@ class UIStreamEncoder(Encoder):
             {
                 "type": "tool-input-delta",
                 "toolCallId": call_id,
-                "inputTextDelta": _json.dumps_str(args),
+                "inputTextDelta": arguments_json(args),
             },
             {"type": "tool-input-available", **tool, "input": args, "providerMetadata": meta},
         ]
