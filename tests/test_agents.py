@@ -495,14 +495,14 @@ def test_manager_registry_and_validation(tmp_path: Any) -> None:
         json.dumps(
             {
                 "all": {
-                    "router": {"model_name": "m", "category": "gemini"},
+                    "router": {"model_name": "m", "category": "no-such-provider"},
                     "evaluator": {},
                     "reflector": {},
                 }
             }
         )
     )
-    with pytest.raises(ConfigError, match="unsupported model category 'gemini'"):
+    with pytest.raises(ConfigError, match="no-such-provider"):
         AgentManager(model_config_path=bad).create_agent("x", [], DETAILS)
     with pytest.raises(ConfigError, match="query must be a non-empty string"):
         asyncio.run(make_agent([]).initiate_agent("  "))
@@ -531,7 +531,7 @@ def test_tool_schemas_from_signatures() -> None:
         return text
 
     assert echo.parse_arguments("just a string") == {"text": "just a string"}
-    from masai.tools import ToolArgumentsError, as_tool
+    from masai.tooling import ToolArgumentsError, as_tool
 
     with pytest.raises(ToolArgumentsError, match="unexpected"):
         echo.parse_arguments({"text": "a", "unexpected": 1})

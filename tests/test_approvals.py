@@ -23,7 +23,7 @@ from masai.events import (
     set_streaming_callback,
 )
 from masai.streaming import EnhancedStreamHandler, event_delta
-from masai.tools import LangChainTool, ToolArgumentsError
+from masai.tooling import LangChainTool, ToolArgumentsError
 from tests.support.sse import chunks, events
 
 DETAILS = AgentDetails(capabilities=["publishing"])

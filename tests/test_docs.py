@@ -19,6 +19,7 @@ DOCS = [
     ROOT / "docs" / "ag-ui.md",
     ROOT / "docs" / "openai-responses.md",
     ROOT / "docs" / "ai-sdk.md",
+    ROOT / "docs" / "masai-compat.md",
 ]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 #: A Python block followed by "prints" and a ``text`` block: what it must print, exactly.

@@ -20,7 +20,7 @@ MODULES = [
     "masai.streaming",
     "masai.streaming.encoders",
     "masai.systems",
-    "masai.tools",
+    "masai.tooling",
     "masai.MultiAgents",
     "masai.MultiAgents.MultiAgent",
     "masai.Tools.utilities.streaming_events",

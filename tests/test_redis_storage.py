@@ -26,7 +26,7 @@ from masai.streaming._redis_log import LogConflict, RedisEventLog
 from masai.streaming._redis_memory import RedisSessionStore, RedisSharedStore
 from masai.streaming._redis_store import RedisRunStore, TooManyRuns
 from masai.streaming._runstore import RunExists, RunGone, RunNotFound
-from masai.tools import ToolArgumentsError
+from masai.tooling import ToolArgumentsError
 from tests.support.redis import RedisServer, redis_server, redis_url  # noqa: F401
 from tests.support.registries import ticker_registry
 

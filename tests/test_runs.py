@@ -25,7 +25,7 @@ from masai.streaming import (
     RunNotFound,
     Runs,
 )
-from masai.tools import ToolArgumentsError
+from masai.tooling import ToolArgumentsError
 from tests.support.models import wait_until
 from tests.support.registries import approval_registry, ticker_registry
 

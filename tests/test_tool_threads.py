@@ -20,11 +20,11 @@ import pytest
 
 from masai import AgentDetails, AgentManager, ScriptedModel, emit_custom_event_sync, tool
 from masai.streaming import EnhancedStreamHandler
-from masai.tools import ToolThreads, current_tool_threads, use_tool_threads
+from masai.tooling import ToolThreads, current_tool_threads, use_tool_threads
 from tests.support.models import wait_until
 from tests.support.sse import events
 
-LOGGER = "masai.tools._threads"
+LOGGER = "masai.tooling._threads"
 _names = itertools.count(1)
 
 

@@ -54,7 +54,7 @@ if _typing.TYPE_CHECKING:
     from .memory import SharedMemory
     from .models import Decision, FunctionModel, Model, ModelRequest, ScriptedModel
     from .systems import MultiAgentSystem, SupervisorConfig
-    from .tools import Tool, tool
+    from .tooling import Tool, tool
 
 __version__ = "0.1.0"
 
@@ -129,8 +129,8 @@ _LAZY = {
     ),
     "MultiAgentSystem": ".systems",
     "SupervisorConfig": ".systems",
-    "Tool": ".tools",
-    "tool": ".tools",
+    "Tool": ".tooling",
+    "tool": ".tooling",
 }
 
 

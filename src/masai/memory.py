@@ -119,6 +119,21 @@ class InMemorySessionStore:
         while self._data and (len(self._data) > self.max_sessions or self.bytes > self.max_bytes):
             self._drop(next(iter(self._data)))
 
+    def export(self, owner: str, session_id: str, agent: str) -> list[Message]:
+        """The history, synchronously (MASAI's ``dump_session`` is a plain call)."""
+        history = self._data.get((owner, session_id, agent))
+        return list(history.messages) if history is not None else []
+
+    def restore(
+        self, owner: str, session_id: str, agent: str, messages: Sequence[Message], keep: int
+    ) -> None:
+        """Replace the history, synchronously (MASAI's ``load_session``)."""
+        if (owner, session_id, agent) in self._data:
+            self._drop((owner, session_id, agent))
+        history = self._data[(owner, session_id, agent)] = _History(keep, self._clock())
+        for message in messages:
+            self._add(history, message)
+
     def _add(self, history: _History, message: Message) -> None:
         if history.messages.maxlen == 0:
             return

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from .._context import current_scope
-from ..tools import Tool
+from ..tooling import Tool
 from ._run_context import RunContext
 
 if TYPE_CHECKING:

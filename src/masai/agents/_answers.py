@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from ..events import emit_event
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._context import current_sink
+from ..events import StreamingEvent, clear_streaming_callback, emit_event, set_streaming_callback
 from ..models import AnswerStream
 
-__all__ = ("answer_events",)
+__all__ = ("answer_events", "forward_answer")
 
 
 def answer_events(*, intermediate: bool = False) -> AnswerStream:
@@ -25,3 +31,33 @@ async def _emit_token(text: str) -> None:
 
 async def _emit_reasoning(text: str) -> None:
     await emit_event("reasoning", {"reasoning": text})
+
+
+@contextlib.contextmanager
+def forward_answer(callback: Callable[[str], Any] | None) -> Iterator[None]:
+    """MASAI's ``streaming_callback``: while an agent step runs with no event stream of its
+    own (a plain program), its answer text goes to ``callback`` as it is written; a step
+    whose model does not stream sends its answer whole. Entered per step, never across a
+    yield, so the binding never leaks into the caller's code."""
+    if callback is None or current_sink() is not None:
+        yield
+        return
+    streamed = False
+
+    async def forward(event: StreamingEvent) -> None:
+        nonlocal streamed
+        text = None
+        if event.event_type == "token" and not event.metadata.get("intermediate"):
+            text, streamed = event.data.get("content"), True
+        elif event.event_type == "answer" and not streamed:
+            text = event.data.get("answer")
+        if text:
+            result = callback(text)
+            if inspect.isawaitable(result):
+                await result
+
+    token = set_streaming_callback(forward)
+    try:
+        yield
+    finally:
+        clear_streaming_callback(token)

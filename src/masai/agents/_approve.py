@@ -15,7 +15,7 @@ from typing import Any
 
 from .._json import to_jsonable
 from ..events import emit_event
-from ..tools import Tool, ToolArgumentsError
+from ..tooling import Tool, ToolArgumentsError
 from ._approvals import ApprovalDecision, ApprovalPolicy, ApprovalRequest, Approvals
 
 __all__ = ("NO_APPROVER", "Gate", "approve", "denial_message")

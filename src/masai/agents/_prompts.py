@@ -91,11 +91,17 @@ def build_messages(
     task: str,
     passed_from: str,
     scratch: Sequence[Message],
+    notes: Sequence[str] = (),
 ) -> list[Message]:
+    """``notes``: what the agent knows beyond the conversation (context, context callables'
+    data, recalled long-term memory), appended to the system message."""
     if passed_from and passed_from != "user":
         task = f"Task passed to you by {passed_from}:\n{task}"
+    system = _system(name, details, component, tools, coworkers, parallel)
+    if notes:
+        system = "\n\n".join((system, *notes))
     return [
-        Message("system", _system(name, details, component, tools, coworkers, parallel)),
+        Message("system", system),
         *history,
         Message("user", task),
         *scratch,

@@ -3,7 +3,7 @@
 The loop is a plain state machine, not a graph library: each step runs one node, then routing
 picks the next (MASAI's rules: satisfied with no tool ends; a tool goes to ``execute_tool``;
 neither goes to ``reflection``). Every step emits its events as it happens. All state of a run
-lives in one ``_Run`` object, so concurrent runs of one agent share nothing but configuration
+lives in one ``RunState`` object, so concurrent runs of one agent share nothing but configuration
 and the session store.
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
 
 from .. import _json
@@ -22,19 +21,21 @@ from .._context import current_scope, scoped, tool_scope
 from .._sinks import new_tool_call_id
 from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
 from ..exceptions import ConfigError, ModelOutputError, ToolError
-from ..memory import InMemorySessionStore, SessionStore
+from ..memory import LOCAL_OWNER, InMemorySessionStore, SessionStore
 from ..models import AnswerStream, Component, Decision, Message, Model, ModelRequest, Usage
 from ..models import ToolCallRequest as _Call
-from ..tools import Tool, ToolArgumentsError, as_tool
-from ._answers import answer_events
+from ..tooling import Tool, ToolArgumentsError, as_tool
+from ._answers import answer_events, forward_answer
 from ._approvals import ApprovalPolicy, ApprovalTimeout
 from ._approve import approve
 from ._calls import close_call, gather_calls, stringify, truncate
 from ._details import AgentDetails
 from ._journal import ToolInterrupted
+from ._knowledge import Knowledge
 from ._limits import AgentLimits, limit_note
 from ._prompts import build_messages
 from ._run_context import RunContext
+from ._state import RunState, StateSnapshot, note_repeats, snapshot
 
 __all__ = ("Agent", "AgentLimits", "StateSnapshot", "answer_events")
 
@@ -48,45 +49,6 @@ _COMPONENT: Final[dict[str, Component]] = {
 }
 #: Why a run ended, as ``stop_reason``.
 COMPLETED, DELEGATED, RETURN_DIRECT = "completed", "delegated", "return_direct"
-
-
-class StateSnapshot(dict[str, Any]):
-    """A read-only copy of the run state after a node (a dict, for MASAI code that expects one)."""
-
-    def _readonly(self, *_: Any, **__: Any) -> Any:
-        raise TypeError("a state snapshot is read-only")
-
-    __setitem__ = __delitem__ = _readonly
-    clear = pop = popitem = setdefault = update = _readonly
-    __ior__ = _readonly
-
-
-@dataclasses.dataclass(kw_only=True)
-class _Run:
-    query: str
-    passed_from: str
-    ctx: RunContext
-    path: tuple[str, ...]
-    history: list[Message]
-    deadline: float | None
-    scratch: list[Message] = dataclasses.field(default_factory=list)
-    transcript: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    decision: Decision | None = None
-    answer: str = ""
-    reasoning: str = ""
-    satisfied: bool = False
-    current_tool: str | None = None
-    tool_input: Any = None
-    tool_output: str = ""
-    delegate_to_agent: str | None = None
-    #: The ids of the decision's calls, when a journal made them (else made as they run).
-    call_ids: tuple[str, ...] = ()
-    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    reflection_counter: int = 0
-    total_tool_calls: int = 0
-    steps: int = 0
-    stop_reason: str | None = None
-    previous_node: str | None = None
 
 
 class Agent:
@@ -108,6 +70,10 @@ class Agent:
         limits: AgentLimits | None = None,
         parallel_tool_calls: bool = False,
         approval_policy: ApprovalPolicy | None = None,
+        knowledge: Knowledge | None = None,
+        user_id: str | int | None = None,
+        max_tool_loop: int | None = None,
+        streaming_callback: Callable[[str], Any] | None = None,
     ) -> None:
         missing = {"router", "evaluator", "reflector", *(["planner"] if plan else [])} - set(models)
         if missing:
@@ -115,11 +81,7 @@ class Agent:
         self.name = name
         self.models = dict(models)
         self.tools: dict[str, Tool] = {}
-        for obj in tools:
-            t = as_tool(obj)
-            if t.name in self.tools:
-                raise ConfigError(f"agent {name!r} has two tools named {t.name!r}")
-            self.tools[t.name] = t
+        self.set_tools(tools, replace=True)
         self.details = details or AgentDetails(capabilities=[])
         self.plan = plan
         self.sessions: SessionStore = sessions if sessions is not None else InMemorySessionStore()
@@ -130,12 +92,44 @@ class Agent:
         self.parallel_tool_calls = parallel_tool_calls
         #: ``(tool name, arguments) -> True`` for calls that need a person's approval.
         self.approval_policy = approval_policy
+        #: Context, context callables and long-term memory (MASAI's options).
+        self.knowledge = knowledge or Knowledge()
+        #: Whose long-term memory a local run uses (a server's runs use their principal's).
+        self.user_id = user_id
+        #: After this many identical calls of one tool the model is told it is looping.
+        self.max_tool_loop = max_tool_loop
+        #: MASAI's token streaming: answer text goes here as it is written.
+        self.streaming_callback = streaming_callback
+
+    def set_tools(self, tools: Iterable[Any], *, replace: bool = False) -> None:
+        """Add tools (one of the same name is replaced) or, with ``replace``, swap them all;
+        a run sees the change from its next step."""
+        new: dict[str, Tool] = {}
+        for obj in tools:
+            t = as_tool(obj)
+            if t.name in new:
+                raise ConfigError(f"agent {self.name!r} has two tools named {t.name!r}")
+            new[t.name] = t
+        self.tools = new if replace else {**self.tools, **new}
         self._specs = [t.spec() for t in self.tools.values()]
+
+    def set_context(self, context: Mapping[str, Any] | None = None, mode: str = "set") -> None:
+        """MASAI's: replace (``"set"``) or merge into (``"update"``) the useful information
+        every step of this agent sees."""
+        if mode not in ("set", "update"):
+            raise ConfigError("mode must be 'set' or 'update'")
+        base = self.knowledge.info if mode == "update" else {}
+        self.knowledge.info = {**base, **(context or {})}
 
     @property
     def agent_name(self) -> str:
         """MASAI's name for ``name``."""
         return self.name
+
+    @property
+    def long_term_memory(self) -> Any:
+        """MASAI's handle on the agent's long-term memory (``save``/``search``), or None."""
+        return self.knowledge.long_term
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} tools={list(self.tools)}>"
@@ -151,37 +145,42 @@ class Agent:
     async def initiate_agent(
         self,
         query: str,
-        passed_from: str = "user",
-        session_id: str | None = None,
+        passed_from: str | None = None,
+        previous_node: str | None = None,
         *,
+        session_id: str | None = None,
         context: RunContext | None = None,
     ) -> dict[str, Any]:
         """Run to the end; the final state (``answer``, ``reasoning``, ``satisfied``,
-        ``stop_reason``, …) as a plain dict."""
+        ``messages``, ``current_node``, ``stop_reason``, …) as a plain dict (MASAI's
+        signature: ``passed_from`` defaults to the user)."""
         final: Mapping[str, Any] = {}
         async for _, update in self.initiate_agent_astream(
-            query, passed_from, session_id, context=context
+            query, passed_from, previous_node, session_id=session_id, context=context
         ):
             (final,) = update.values()
-        return dict(final)
+        return {**final, "messages": list(final.get("messages", ()))}
 
     async def initiate_agent_astream(
         self,
         query: str,
-        passed_from: str = "user",
-        session_id: str | None = None,
+        passed_from: str | None = None,
+        previous_node: str | None = None,
         *,
+        session_id: str | None = None,
         context: RunContext | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, StateSnapshot]]]:
-        """Run, yielding ``("updates", {node: state})`` after each node (MASAI's shape)."""
+        """Run, yielding ``("updates", {node: state})`` after each node (MASAI's shape).
+        ``previous_node`` is where the caller's flow was (the first transition starts there)."""
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("query must be a non-empty string")
         run = await self._start(query, passed_from or "user", session_id, context)
+        run.previous_node = previous_node
         node: str | None = "planner" if self.plan else "router"
         while node is not None:
             # The scope is entered per step, never held across a yield: between steps the
             # caller's code runs in the caller's own scope.
-            with self._scope(run, node):
+            with self._scope(run, node), forward_answer(self.streaming_callback):
                 await emit_node_transition(run.previous_node or "start", node)
                 await self._step(run, node)
                 next_node = self._route(run, node)
@@ -194,7 +193,7 @@ class Agent:
     # -- a run ---------------------------------------------------------------------------------
     async def _start(
         self, query: str, passed_from: str, session_id: str | None, context: RunContext | None
-    ) -> _Run:
+    ) -> RunState:
         scope = current_scope()
         if context is None:
             parent = scope.run if isinstance(scope.run, RunContext) else None
@@ -210,7 +209,7 @@ class Agent:
             await context.journal.begin()
         timeout = self.limits.run_timeout_seconds
         loop = asyncio.get_running_loop()
-        return _Run(
+        return RunState(
             query=query,
             passed_from=passed_from,
             ctx=context,
@@ -224,12 +223,32 @@ class Agent:
             transcript=[{"role": "user", "content": query}],
         )
 
-    def _scope(self, run: _Run, node: str) -> contextlib.AbstractContextManager[Any]:
+    async def _notes(self, run: RunState) -> list[str]:
+        """The run's knowledge, gathered at its first model call (inside the node's scope, so
+        a long-term memory recall streams as that node's event)."""
+        if run.notes is None:
+            run.notes = await self.knowledge.for_run(
+                run.query, run.passed_from == "user", self.memory_user(run.ctx)
+            )
+        return run.notes
+
+    def memory_user(self, context: RunContext) -> str | int:
+        """Whose long-term memory a run reads and adds to: a server's principal always (so
+        one never reaches another's); locally MASAI's ``masai.context.set_user_id``, else
+        the manager's ``user_id``."""
+        if context.owner != LOCAL_OWNER:
+            return context.owner
+        from ..longterm import get_user_id
+
+        chosen = get_user_id() or self.user_id
+        return chosen if chosen is not None else "default"
+
+    def _scope(self, run: RunState, node: str) -> contextlib.AbstractContextManager[Any]:
         # tool_call_id is inherited: an agent running inside another agent's tool reports under
         # that call, so clients can nest its events there.
         return scoped(agent=self.name, node=node, agent_path=run.path, run=run.ctx)
 
-    async def _step(self, run: _Run, node: str) -> None:
+    async def _step(self, run: RunState, node: str) -> None:
         run.steps += 1
         deadline = asyncio.timeout_at(run.deadline) if run.deadline is not None else None
         try:
@@ -245,7 +264,7 @@ class Agent:
                 raise
             run.stop_reason = "timeout"
 
-    def _route(self, run: _Run, node: str) -> str | None:
+    def _route(self, run: RunState, node: str) -> str | None:
         """The next node, or ``None`` to end (with ``run.stop_reason`` saying why)."""
         if run.stop_reason is not None:
             return None
@@ -277,7 +296,7 @@ class Agent:
             run.stop_reason = "timeout"
         return None if run.stop_reason is not None else nxt
 
-    async def _finish(self, run: _Run, node: str) -> None:
+    async def _finish(self, run: RunState, node: str) -> None:
         reason = run.stop_reason or COMPLETED
         note = limit_note(self.limits, reason)
         if note is not None:
@@ -303,9 +322,14 @@ class Agent:
                 [Message("user", run.query), Message("assistant", run.answer)],
                 self.memory_order,
             )
+        if run.answer and run.satisfied and run.ctx.remember:
+            user = self.memory_user(run.ctx)
+            await self.knowledge.remember(
+                user, self.name, run.ctx.session_id, run.query, run.answer
+            )
 
     # -- nodes ---------------------------------------------------------------------------------
-    async def _decide(self, run: _Run, node: str) -> None:
+    async def _decide(self, run: RunState, node: str) -> None:
         component = _COMPONENT[node]
         if node == "reflection":
             run.reflection_counter += 1
@@ -331,7 +355,7 @@ class Agent:
         run.transcript.append({"role": "assistant", "node": node, "content": wire})
 
     async def _ask(
-        self, run: _Run, component: Component, answer: AnswerStream, usage: Usage
+        self, run: RunState, component: Component, answer: AnswerStream, usage: Usage
     ) -> tuple[Decision, str | None]:
         """The model's decision, and what to tell it when its output was unusable."""
         coworkers = {k: v for k, v in run.ctx.coworkers.items() if k != self.name}
@@ -349,6 +373,10 @@ class Agent:
                 task=run.query,
                 passed_from=run.passed_from,
                 scratch=run.scratch,
+                notes=[
+                    *await self._notes(run),
+                    *await self.knowledge.for_node(component, run.query),
+                ],
             ),
             tools=self._specs,
             delegates=list(coworkers),
@@ -363,7 +391,7 @@ class Agent:
             decision = Decision(reasoning="My last reply could not be understood.")
             return decision, f"Your last reply was not a valid decision: {exc}"
 
-    async def _execute_tools(self, run: _Run) -> None:
+    async def _execute_tools(self, run: RunState) -> None:
         assert run.decision is not None
         calls = list(run.decision.calls)
         budget = self.limits.max_tool_calls
@@ -384,13 +412,15 @@ class Agent:
             if direct and not is_error:
                 run.answer, run.satisfied, run.stop_reason = output, True, RETURN_DIRECT
         last = results[-1][0]
+        run.tool_decided_by = run.previous_node
         run.current_tool, run.tool_input = last.tool, last.tool_input
         run.tool_output = "\n\n".join(observations)
         run.scratch.append(Message("user", "Tool results:\n" + run.tool_output))
+        note_repeats(run, calls, self.max_tool_loop)
         run.transcript.append({"role": "tool", "content": run.tool_output})
 
     async def _run_tool(
-        self, run: _Run, call: _Call, call_id: str
+        self, run: RunState, call: _Call, call_id: str
     ) -> tuple[_Call, str, bool, bool]:
         """Run one call in its own tool scope: (call, output for the model, failed, direct)."""
         tool = self.tools.get(call.tool)
@@ -429,7 +459,7 @@ class Agent:
         return call, output, is_error, direct
 
     async def _outcome(
-        self, run: _Run, tool: Tool | None, call: _Call, call_id: str
+        self, run: RunState, tool: Tool | None, call: _Call, call_id: str
     ) -> tuple[str, str, bool, bool]:
         """``_approve_and_call``'s result cut to the output limit, and whether it was cut."""
         output, shown, is_error = await self._approve_and_call(run, tool, call, call_id)
@@ -439,7 +469,7 @@ class Agent:
         return truncate(output, limit), truncate(shown, limit), is_error, True
 
     async def _approve_and_call(
-        self, run: _Run, tool: Tool | None, call: _Call, call_id: str
+        self, run: RunState, tool: Tool | None, call: _Call, call_id: str
     ) -> tuple[str, str, bool]:
         """``_call_tool``, once a person approved the call if the tool or the policy wants it;
         a denied call does not run and its result says why."""
@@ -470,7 +500,7 @@ class Agent:
         timeout = tool.timeout or self.limits.tool_timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                result = await tool.run(tool_input)
+                result = await tool.call(tool_input)
         except TimeoutError:
             message = f"{call.tool} did not finish within {timeout:g} seconds."
             return message, message, True
@@ -484,29 +514,5 @@ class Agent:
         text = stringify(result)
         return text, text, False
 
-    def _snapshot(self, run: _Run, node: str) -> StateSnapshot:
-        return StateSnapshot(
-            agent=self.name,
-            session_id=run.ctx.session_id,
-            current_question=run.query,
-            passed_from=run.passed_from,
-            current_node=node,
-            previous_node=run.previous_node,
-            reasoning=run.reasoning,
-            answer=run.answer,
-            satisfied=run.satisfied,
-            current_tool=run.current_tool,
-            tool_input=run.tool_input,
-            tool_output=run.tool_output,
-            delegate_to_agent=run.delegate_to_agent,
-            tool_calls=tuple(dict(c) for c in run.tool_calls),
-            messages=tuple(dict(m) for m in run.transcript),
-            reflection_counter=run.reflection_counter,
-            total_tool_calls=run.total_tool_calls,
-            steps=run.steps,
-            stop_reason=run.stop_reason,
-            usage={
-                "input_tokens": run.ctx.usage.input_tokens,
-                "output_tokens": run.ctx.usage.output_tokens,
-            },
-        )
+    def _snapshot(self, run: RunState, node: str) -> StateSnapshot:
+        return snapshot(self.name, run, node)

@@ -33,7 +33,7 @@ from ..exceptions import MasaiError
 from ..models import Message
 from ..streaming import ApprovalConflict, EnhancedStreamHandler
 from ..streaming.encoders import AgUiEncoder, ApprovalWindow, Outcome, ReportedError
-from ..tools import ToolArgumentsError
+from ..tooling import ToolArgumentsError
 from ._errors import ERROR_RESPONSES, validation_message
 from ._gate import principal_of
 from ._openai_compat import ROLES

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..streaming import RunStatus
 from ..streaming.encoders import SpecEncoder
-from ..tools import ToolArgumentsError
+from ..tooling import ToolArgumentsError
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody
 from ._gate import principal_of
 from ._routes import SSE_RESPONSE, StreamRequest, runtime_of, start_run, view

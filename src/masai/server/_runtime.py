@@ -29,7 +29,7 @@ from ..streaming import (
     SharedBackend,
     open_backend,
 )
-from ..tools import ToolThreads
+from ..tooling import ToolThreads
 from ._errors import ApiError
 from ._limits import RunLease, RunLimiter
 from ._pacing import WritePacing

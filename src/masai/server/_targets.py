@@ -11,7 +11,7 @@ from ..exceptions import AgentNotFound, ConfigError
 from ..memory import SessionStore, SharedStore
 from ..streaming import last_update
 from ..systems import MultiAgentSystem
-from ..tools import ToolThreads, use_tool_threads
+from ..tooling import ToolThreads, use_tool_threads
 
 __all__ = ("Registry", "Target", "work_of")
 
@@ -45,7 +45,9 @@ class Target:
         """The run's updates; ``context`` carries the owner, session and history (a server
         sets them per request), ``session_id`` overrides its session."""
         if self.agent is not None:
-            return self.agent.initiate_agent_astream(query, "user", session_id, context=context)
+            return self.agent.initiate_agent_astream(
+                query, "user", session_id=session_id, context=context
+            )
         assert self.system is not None
         if self.mode == "sequential":
             return self.system.initiate_sequential_mas_astream(

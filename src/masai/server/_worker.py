@@ -17,7 +17,7 @@ from typing import Any
 
 from ..agents import RunContext
 from ..streaming import RunJob, Runs, Worker, open_backend
-from ..tools import ToolThreads
+from ..tooling import ToolThreads
 from ._targets import Registry, work_of
 
 __all__ = ("run_worker",)

@@ -21,7 +21,7 @@ from ..events import emit_custom_event, emit_custom_event_sync
 from ..exceptions import ConfigError
 from ..models import FunctionModel, Model, ModelRequest
 from ..systems import MultiAgentSystem, SupervisorConfig
-from ..tools import tool
+from ..tooling import tool
 from ._targets import Registry
 
 __all__ = ("build_demo", "demo_model")

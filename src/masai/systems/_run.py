@@ -36,6 +36,10 @@ class MasRun:
     answers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     last_state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     stop_reason: str | None = None
+    #: MASAI's ``task_id`` of a hierarchical run (and the shared memory's namespace).
+    run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    #: A direct in-process call (no caller-given context): MASAI's per-system memory applies.
+    direct: bool = False
 
     @classmethod
     def start(
@@ -50,6 +54,7 @@ class MasRun:
     ) -> MasRun:
         run_id = uuid.uuid4().hex
         shared = SharedMemory(store, namespace=f"mas:{run_id}")
+        direct = base is None
         base = base if base is not None else RunContext()
         ctx = base.child(
             session_id=session_id or base.session_id,
@@ -57,7 +62,7 @@ class MasRun:
             coworkers=dict(coworkers),
             agent_path=root or base.agent_path,
         )
-        return cls(query=query, ctx=ctx)
+        return cls(query=query, ctx=ctx, run_id=run_id, direct=direct)
 
     @contextlib.contextmanager
     def scope(self, agent: str | None, node: str | None = None) -> Iterator[None]:
@@ -76,7 +81,7 @@ class MasRun:
         )
         state: Mapping[str, Any] = {}
         async for update in agent.initiate_agent_astream(
-            task, passed_from, self.ctx.session_id, context=context
+            task, passed_from, session_id=self.ctx.session_id, context=context
         ):
             state = unwrap_state(update)
             yield update
@@ -108,17 +113,34 @@ class MasRun:
             )
 
     async def final(self, mode: str) -> tuple[str, dict[str, Any]]:
+        """The run's result: MASAI's (the last agent's state: ``answer``, ``messages``,
+        ``current_node``, …, plus ``last_agent``; a hierarchical run's ``status``, ``task_id``
+        and ``original_query``) and masai's (``chain``, ``answers``, ``stop_reason``, …)."""
         state = self.last_state
         shared = await self.ctx.shared.items()
         await self.ctx.shared.clear()
+        agent = self.chain[-1] if self.chain else None
+        stop_reason = self.stop_reason or state.get("stop_reason") or "completed"
+        masai_shape: dict[str, Any] = {**state, "messages": list(state.get("messages", ()))}
+        if mode == "hierarchical":
+            failed = stop_reason in LIMIT_NOTES or not state.get("satisfied", False)
+            masai_shape.update(
+                status="failed" if failed else "completed",
+                task_id=self.run_id,
+                original_query=self.query,
+            )
+            if failed:
+                masai_shape["error"] = str(state.get("answer") or stop_reason)
         return "updates", {
             END: {
+                **masai_shape,
+                "last_agent": agent,
                 "mode": mode,
                 "answer": state.get("answer", ""),
                 "reasoning": state.get("reasoning", ""),
                 "satisfied": bool(state.get("satisfied", False)),
-                "stop_reason": self.stop_reason or state.get("stop_reason") or "completed",
-                "agent": self.chain[-1] if self.chain else None,
+                "stop_reason": stop_reason,
+                "agent": agent,
                 "chain": list(self.chain),
                 "answers": [{"agent": a, "answer": t} for a, t in self.answers],
                 "shared_memory": shared,

@@ -153,6 +153,7 @@ async def hierarchical(
             target = (decision.delegate_to_agent or "").strip().lower()
             if not target and decision.satisfied:
                 run.last_state = {
+                    "current_node": SUPERVISOR,
                     "answer": decision.answer or "",
                     "satisfied": True,
                     "reasoning": decision.reasoning,
@@ -220,4 +221,8 @@ def _supervisor_messages(
         "sub-task set delegate_to_agent and agent_input; to finish set satisfied=true and "
         "write the answer."
     )
-    return [Message("system", system), Message("user", run.query), *notes]
+    if mas.supervisor_context:
+        system += f"\n\nUSEFUL INFO: {mas.supervisor_context}"
+    # MASAI's supervisor memory: earlier direct tasks (a server's runs carry their context).
+    history = mas.supervisor_history if run.direct else []
+    return [Message("system", system), *history, Message("user", run.query), *notes]

@@ -1,8 +1,10 @@
 """MultiAgentSystem: MASAI's API for running agents together, streamed.
 
 The instance is configuration (the manager's agents, limits, the supervisor model); every call
-builds its own run, so one instance serves concurrent users. ``set_entry_agent`` is honoured on
-every call; continuity across calls comes from ``session_id`` (each agent's history).
+builds its own run, so one instance serves concurrent users. Continuity across calls comes from
+``session_id`` (each agent's history). Only direct, in-process calls (no ``context``) keep
+MASAI's ``mas.state`` and, as MASAI documents, start the next decentralized run with the agent
+that finished the last one; a server's runs never share it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .._updates import unwrap_state
 from ..agents import Agent, AgentManager, RunContext
 from ..exceptions import ConfigError
 from ..memory import InMemorySharedStore, SharedStore
-from ..models import Model
+from ..models import Message, Model
 from ..models._config import model_from_config
 from . import _workflows
 from ._run import END, MasRun
@@ -60,6 +62,17 @@ class SupervisorConfig:
         )
 
 
+def fresh_state() -> dict[str, Any]:
+    """MASAI's ``mas.state`` before any run (assign it to reset)."""
+    return {
+        "last_agent_answers": [],
+        "last_agent": None,
+        "last_agent_input": None,
+        "agent_reasoning": None,
+        "pending_tasks": {},
+    }
+
+
 class MultiAgentSystem:
     def __init__(
         self,
@@ -83,12 +96,50 @@ class MultiAgentSystem:
             supervisor_config.supervisor_system_prompt if supervisor_config else None
         ) or DEFAULT_SUPERVISOR_PROMPT
         self.mode = "hierarchical" if self.supervisor else "decentralized"
+        #: MASAI's ``SupervisorConfig.extra_context``: useful information for the supervisor.
+        self.supervisor_context = dict(
+            (supervisor_config.extra_context or {}) if supervisor_config else {}
+        )
+        #: MASAI's supervisor memory (``memory``, ``memory_order``): the last tasks and their
+        #: answers, for direct in-process calls only (a server's runs never share it).
+        self.supervisor_memory_order = (
+            supervisor_config.memory_order if supervisor_config and supervisor_config.memory else 0
+        )
+        self.supervisor_history: list[Message] = []
         self.result_callback = heirarchical_mas_result_callback
         self.agent_return_direct = agent_return_direct
         self.max_hops = max_hops
         self.max_repeated_handoffs = max_repeated_handoffs
         self.max_rounds = max_rounds
         self.shared_store: SharedStore = shared_store or InMemorySharedStore()
+        #: MASAI's record of the last direct (in-process) run; a server's runs, which carry
+        #: their own context, never touch it, so callers never see each other's answers.
+        self.state: dict[str, Any] = fresh_state()
+        #: MASAI's ids of the hierarchical tasks run so far.
+        self.task_ids: list[str] = []
+
+    def _record(self, final: Mapping[str, Any], context: RunContext | None) -> None:
+        """Keep ``state`` as MASAI does after a direct run (answers: the last five)."""
+        if context is not None:
+            return
+        answers = [*self.state.get("last_agent_answers", []), final.get("answer", "")]
+        self.state.update(
+            last_agent=final.get("last_agent"),
+            last_agent_answers=answers[-5:],
+            last_agent_input=final.get("answer", ""),
+            agent_reasoning=final.get("reasoning", ""),
+        )
+        if final.get("mode") != "hierarchical":
+            return
+        if final.get("task_id"):
+            self.task_ids.append(str(final["task_id"]))
+        if self.supervisor_memory_order > 0:
+            turn = [
+                Message("user", str(final.get("original_query", ""))),
+                Message("assistant", str(final.get("answer", ""))),
+            ]
+            keep = 2 * self.supervisor_memory_order
+            self.supervisor_history = [*self.supervisor_history, *turn][-keep:]
 
     # -- helpers -------------------------------------------------------------------------------
     def _agent(self, agent: Agent | str) -> Agent:
@@ -138,8 +189,16 @@ class MultiAgentSystem:
         max_hops: int | None = None,
         context: RunContext | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
-        """Every agent update as it happens, then ``("updates", {"__end__": final})``."""
+        """Every agent update as it happens, then ``("updates", {"__end__": final})``.
+
+        As in MASAI, a direct call after an earlier one starts with the agent that finished
+        it (``state["last_agent"]``); reset ``mas.state`` to start from ``set_entry_agent``.
+        A call with ``session_id`` (masai's) always starts at ``set_entry_agent``."""
         entry = self._agent(set_entry_agent)
+        last = self.state.get("last_agent")
+        direct = context is None and session_id is None
+        if direct and isinstance(last, str) and last in self.agentManager.agents:
+            entry = self.agentManager.agents[last]
         run = self._run(query, session_id, context, delegation=True)
         try:
             async for update in _workflows.decentralized(
@@ -152,7 +211,9 @@ class MultiAgentSystem:
                 max_repeats=self.max_repeated_handoffs,
             ):
                 yield update
-            yield await run.final("decentralized")
+            final = await run.final("decentralized")
+            self._record(final[1][END], context)
+            yield final
         finally:
             await run.ctx.shared.clear()
 
@@ -199,7 +260,9 @@ class MultiAgentSystem:
                 self, run, sequence, memory_order=memory_order
             ):
                 yield update
-            yield await run.final("sequential")
+            final = await run.final("sequential")
+            self._record(final[1][END], context)
+            yield final
         finally:
             await run.ctx.shared.clear()
 
@@ -233,6 +296,7 @@ class MultiAgentSystem:
             ):
                 yield update
             final = await run.final("hierarchical")
+            self._record(final[1][END], context)
             if self.result_callback is not None:
                 result = self.result_callback(final[1][END])
                 if inspect.isawaitable(result):

@@ -1,0 +1,1 @@
+"""The submodules of ``masai.Agents`` (see ``masai/Agents.py``)."""

@@ -1,0 +1,1 @@
+"""MASAI's import path ``masai.prompts.Template``; see ``masai.prompts``."""
