@@ -446,3 +446,18 @@ async def test_supervisor_memory_spans_direct_calls_only() -> None:
     assert seen[2] == ["third"]  # a server's run neither sees nor adds to it
     await mas.initiate_hierarchical_mas("fourth task")
     assert seen[3] == ["second task", "A2", "fourth task"]  # memory_order=1: the last task
+
+
+def test_model_config_json_is_looked_for_only_when_an_agent_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MASAI_MODEL_CONFIG", raising=False)
+    (tmp_path / "model_config.json").write_text("{ not json")
+    manager = AgentManager(False, model=ScriptedModel(ANSWER))  # every agent has a model
+    manager.create_agent("a", [], DETAILS)
+    with pytest.raises(ConfigError, match=r"model_config\.json"):
+        AgentManager(False).create_agent("b", [], DETAILS)  # this one reads the file
+    monkeypatch.setenv("MASAI_MODEL_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match=r"missing\.json"):
+        AgentManager(False).create_agent("c", [], DETAILS)

@@ -1,9 +1,11 @@
 """The original MASAI's import path for tools (``from masai.Tools import Tool``); see
-``masai.tooling``."""
+``masai.tooling``.
 
-from masai.tooling import Tool, ToolCache, ToolRegistry, tool
-from masai.tooling._compat import keep_reexports as _keep_reexports
+The submodules are imported first, so the names below end up bound to the classes, not to the
+modules of the same name (``masai.Tools.Tool`` stays importable as a module by its full name).
+"""
+
+from .Tool import Tool, ToolCache, tool
+from .ToolRegistry import ToolRegistry
 
 __all__ = ("Tool", "ToolCache", "ToolRegistry", "tool")
-
-_keep_reexports(__name__)  # ``Tool`` stays the class once ``masai.Tools.Tool`` is imported

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exceptions import ConfigError
+from ._limits import AgentLimits
 
 __all__ = ("NO_MEANING", "AgentOptions", "warn_once")
 
@@ -92,6 +93,19 @@ class AgentOptions:
             else:
                 options.model_params[key] = value
         return options
+
+    def agent_limits(
+        self, tool_timeout_seconds: float | None, max_tool_output_chars: int
+    ) -> AgentLimits:
+        """The run's limits; MASAI's ``0`` turns the tool budget and the timeout off."""
+        return AgentLimits(
+            max_tool_calls=self.limits["max_tool_calls"] or None,
+            max_reflections=self.limits["max_reflections"],
+            max_steps=self.limits["max_steps"],
+            run_timeout_seconds=self.limits["run_timeout_seconds"] or None,
+            tool_timeout_seconds=tool_timeout_seconds,
+            max_tool_output_chars=max_tool_output_chars,
+        )
 
     def check_no_model_params(self, agent: str) -> None:
         """With a ready model object, keywords meant for the models have nowhere to go."""

@@ -21,7 +21,7 @@ from ._approvals import ApprovalPolicy
 from ._details import AgentDetails
 from ._knowledge import ContextCallable, Knowledge, callables
 from ._options import AgentOptions, warn_once
-from .agent import Agent, AgentLimits
+from .agent import Agent
 
 __all__ = ("AgentManager",)
 
@@ -63,8 +63,11 @@ class AgentManager:
         if streaming and streaming_callback is None:
             raise ConfigError("streaming=True needs a streaming_callback")
         self.model = model
-        self.model_config = ModelConfig.load(model_config_path)
-        self.model_config_path = self.model_config.path if self.model_config else None
+        # A named file is read now (a mistake shows at once); otherwise ./model_config.json or
+        # $MASAI_MODEL_CONFIG is looked for when an agent first needs it, never when every
+        # agent has a model of its own.
+        self._model_config = ModelConfig.load(model_config_path) if model_config_path else None
+        self._look_for_config = model_config_path is None
         self.logging = logging
         self.context: dict[str, Any] = dict(context or {})
         self.chat_log = Path(chat_log) if chat_log else None
@@ -83,6 +86,20 @@ class AgentManager:
         #: MASAI's attribute; masai builds prompts per step, so it holds each agent's details.
         self.agent_prompts: dict[str, str] = {}
         self._warned: set[str] = set()
+        #: The agents whose models came from model_config.json (toggle_plan_mode adds theirs).
+        self._from_config: set[str] = set()
+
+    @property
+    def model_config(self) -> ModelConfig | None:
+        """The ``model_config.json`` in use (found on first use when no path was given)."""
+        if self._look_for_config:
+            self._look_for_config = False
+            self._model_config = ModelConfig.load(None)
+        return self._model_config
+
+    @property
+    def model_config_path(self) -> Path | None:
+        return self.model_config.path if self.model_config is not None else None
 
     def use_sessions(self, store: SessionStore) -> None:
         """Keep conversation memory in ``store`` from now on, for the agents this manager has
@@ -107,7 +124,8 @@ class AgentManager:
         if isinstance(chosen, Mapping):
             options.check_no_model_params(agent_name)
             return dict(chosen)
-        if self.model_config is None:
+        config = self.model_config
+        if config is None:
             raise ConfigError(
                 "no model: pass AgentManager(model=...), create_agent(model=...), "
                 "model_config_path, or put a model_config.json in the working directory "
@@ -115,17 +133,19 @@ class AgentManager:
             )
         needed = [c for c in _COMPONENTS if c != "planner" or plan]
         per_component, memory = split_config_dict(options.config_dict)
-        in_file = {k for c in needed for k in self.model_config.agent_options(agent_name, c)}
-        if in_file | {k for opts in memory.values() for k in opts}:
+        ignored = {k for c in needed for k in config.agent_options(agent_name, c)}
+        ignored |= {k for opts in memory.values() for k in opts}
+        if ignored:
             warn_once(
                 self._warned,
                 "component-memory",
                 "per-component memory settings (%s) have no effect: a masai agent keeps one "
                 "history, sized by create_agent(memory_order=...)",
-                ", ".join(sorted(in_file | {k for o in memory.values() for k in o})),
+                ", ".join(sorted(ignored)),
             )
         base = {"temperature": 0.2 if temperature is None else temperature}
-        return self.model_config.models_for(
+        self._from_config.add(agent_name)
+        return config.models_for(
             agent_name, needed, per_component, {**base, **options.model_params}
         )
 
@@ -167,13 +187,7 @@ class AgentManager:
         ones are masai's. ``approval_policy(tool_name, arguments) -> bool`` marks the calls
         that wait for a person's approval (besides tools made with ``requires_approval``).
         """
-        if not isinstance(agent_name, str) or not agent_name.strip():
-            raise ConfigError("agent_name must be a non-empty string")
-        name = agent_name.strip().lower()
-        if name in self.agents:
-            raise ConfigError(f"agent {name!r} already exists")
-        if not isinstance(agent_details, AgentDetails):
-            raise ConfigError("agent_details must be an AgentDetails")
+        name = self._new_name(agent_name, agent_details)
         given = {
             "long_context_order": long_context_order,
             "shared_memory_order": shared_memory_order,
@@ -204,26 +218,12 @@ class AgentManager:
             plan=plan,
             sessions=self.sessions,
             memory_order=memory_order,
-            limits=AgentLimits(
-                max_tool_calls=options.limits["max_tool_calls"] or None,
-                max_reflections=options.limits["max_reflections"],
-                max_steps=options.limits["max_steps"],
-                run_timeout_seconds=options.limits["run_timeout_seconds"] or None,
-                tool_timeout_seconds=tool_timeout_seconds,
-                max_tool_output_chars=max_tool_output_chars,
-            ),
+            limits=options.agent_limits(tool_timeout_seconds, max_tool_output_chars),
             parallel_tool_calls=bool(
                 execute_multiple_tools if parallel_tool_calls is None else parallel_tool_calls
             ),
             approval_policy=approval_policy,
-            knowledge=Knowledge(
-                info=dict(self.context),
-                on_user_query=callables(context_callable),
-                per_node={k: callables(v) for k, v in (callable_config or {}).items()},
-                long_term=self.long_term_memory,
-                persist=self.long_term_memory is not None and persist_memory is not False,
-                chat_log=self.chat_log,
-            ),
+            knowledge=self._knowledge(context_callable, callable_config, persist_memory),
             user_id=options.user_id if options.user_id is not None else self.user_id,
             max_tool_loop=options.max_tool_loop,
             streaming_callback=self.streaming_callback,
@@ -235,6 +235,32 @@ class AgentManager:
         if self.logging:
             logger.info("created agent %s with tools %s", name, list(agent.tools))
         return agent
+
+    def _new_name(self, agent_name: str, agent_details: AgentDetails) -> str:
+        if not isinstance(agent_name, str) or not agent_name.strip():
+            raise ConfigError("agent_name must be a non-empty string")
+        name = agent_name.strip().lower()
+        if name in self.agents:
+            raise ConfigError(f"agent {name!r} already exists")
+        if not isinstance(agent_details, AgentDetails):
+            raise ConfigError("agent_details must be an AgentDetails")
+        return name
+
+    def _knowledge(
+        self,
+        context_callable: ContextCallable | Sequence[ContextCallable] | None,
+        callable_config: Mapping[str, ContextCallable | Sequence[ContextCallable]] | None,
+        persist_memory: bool | None,
+    ) -> Knowledge:
+        """An agent's context sources; ``persist_memory=None`` means on with a memory."""
+        return Knowledge(
+            info=dict(self.context),
+            on_user_query=callables(context_callable),
+            per_node={k: callables(v) for k, v in (callable_config or {}).items()},
+            long_term=self.long_term_memory,
+            persist=self.long_term_memory is not None and persist_memory is not False,
+            chat_log=self.chat_log,
+        )
 
     @staticmethod
     def _registry_tools(registry: Any) -> list[Any]:
@@ -292,12 +318,11 @@ class AgentManager:
         on = (not agent.plan) if enable is None else bool(enable)
         if on and "planner" not in agent.models:
             per_component, _ = split_config_dict(dict(kwargs.get("config_dict") or {}))
-            if self.model_config is None:
+            config = self.model_config if agent.name in self._from_config else None
+            if config is None:  # a model object: the same one plans
                 agent.models["planner"] = agent.models["router"]
             else:
-                agent.models.update(
-                    self.model_config.models_for(agent.name, ["planner"], per_component, {})
-                )
+                agent.models.update(config.models_for(agent.name, ["planner"], per_component, {}))
         agent.plan = on
         return on
 
