@@ -461,3 +461,43 @@ def test_model_config_json_is_looked_for_only_when_an_agent_needs_it(
     monkeypatch.setenv("MASAI_MODEL_CONFIG", str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match=r"missing\.json"):
         AgentManager(False).create_agent("c", [], DETAILS)
+
+
+async def test_oman_streams_its_routing_before_the_network() -> None:
+    from masai.events import StreamingEvent, clear_streaming_callback, set_streaming_callback
+
+    manager = AgentManager(False)
+    manager.create_agent("x", [], DETAILS, model=ScriptedModel(ANSWER))
+    oman = OrchestratedMultiAgentNetwork(
+        [MultiAgentSystem(manager), MultiAgentSystem(AgentManager(False))],
+        model=FunctionModel(lambda r: {"reasoning": "x knows", "delegate_to_agent": "network_1"}),
+    )
+    seen: list[StreamingEvent] = []
+    token = set_streaming_callback(seen.append)
+    try:
+        assert await oman.adelegate_task("Q?") == "Forty-two."
+    finally:
+        clear_streaming_callback(token)
+    first = seen[0]
+    assert (first.event_type, first.data["from_agent"], first.data["to_agent"]) == (
+        "handoff", "oman", "Network_1",
+    )  # fmt: skip
+    answers = [e for e in seen if e.event_type == "answer"]
+    assert [e.metadata["agent"] for e in answers] == ["x"]
+    assert oman.shared_memory["tasks"] == [
+        {"query": "Q?", "network": "Network_1", "result": "Forty-two."}
+    ]
+
+
+async def test_hierarchical_failure_has_masai_shape() -> None:
+    from masai.systems import SupervisorConfig
+
+    manager = AgentManager(False)
+    manager.create_agent("x", [], DETAILS, model=ScriptedModel([]))
+    stuck = FunctionModel(lambda r: {"reasoning": "thinking", "satisfied": False})
+    mas = MultiAgentSystem(manager, SupervisorConfig(model=stuck), max_rounds=2)
+    result = await mas.initiate_hierarchical_mas("Q?")
+    assert (result["status"], result["stop_reason"], result["original_query"]) == (
+        "failed", "max_rounds", "Q?",
+    )  # fmt: skip
+    assert "limit of 2 rounds" in result["error"] and result["task_id"] in mas.task_ids
