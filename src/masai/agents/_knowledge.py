@@ -98,6 +98,11 @@ class Knowledge:
         return not (self.info or self.on_user_query or self.per_node or self.remembers)
 
     @property
+    def keeps(self) -> bool:
+        """Whether a finished turn is kept anywhere (long-term memory or the chat log)."""
+        return self.remembers or self.chat_log is not None
+
+    @property
     def remembers(self) -> bool:
         return self.persist and self.long_term is not None
 

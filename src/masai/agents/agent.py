@@ -228,7 +228,9 @@ class Agent:
         a long-term memory recall streams as that node's event)."""
         if run.notes is None:
             run.notes = await self.knowledge.for_run(
-                run.query, run.passed_from == "user", self.memory_user(run.ctx)
+                run.query,
+                run.passed_from == "user",
+                self.memory_user(run.ctx) if self.knowledge.remembers else "default",
             )
         return run.notes
 
@@ -322,7 +324,7 @@ class Agent:
                 [Message("user", run.query), Message("assistant", run.answer)],
                 self.memory_order,
             )
-        if run.answer and run.satisfied and run.ctx.remember:
+        if run.answer and run.satisfied and run.ctx.remember and self.knowledge.keeps:
             user = self.memory_user(run.ctx)
             await self.knowledge.remember(
                 user, self.name, run.ctx.session_id, run.query, run.answer
