@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from masai import AgentDetails, AgentManager, ScriptedModel, tool
 from masai._context import agent_scope, scoped, tool_scope
 from masai.events import (
     EVENT_TYPES,
     StreamingEvent,
+    bind_context,
     clear_streaming_callback,
     emit_custom_event,
     emit_custom_event_sync,
@@ -27,6 +31,7 @@ from masai.events import (
     set_streaming_callback,
 )
 from masai.streaming import EnhancedStreamHandler
+from tests.support.sse import events as sse_events
 
 
 def test_vocabulary() -> None:
@@ -46,6 +51,7 @@ def test_vocabulary() -> None:
                 "approval_required",
                 "approval",
                 "retracted",
+                "usage",
                 "error",
             }
         )
@@ -427,3 +433,80 @@ async def test_spliced_chunks_match_the_general_encoding() -> None:
     assert by_content[""]["choices"][0]["delta"] == {"content": "", "custom_data": {"k": 1}}
     nan = by_content["nan"]["choices"][0]["delta"]["custom_data"]
     assert nan == {"x": None, "3": "int key"}
+
+
+# -- a thread started without the run's context ----------------------------------------------
+
+
+def _unbound_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "masai.events" and r.levelno == logging.WARNING and "bind_context" in r.message
+    ]
+
+
+async def _run_a_tool_starting(wrap: Callable[[Callable[[], None]], Callable[[], None]]) -> str:
+    """Stream an agent whose sync tool starts two threads (their target wrapped by ``wrap``),
+    each emitting 10 progress events."""
+
+    @tool
+    def crunch() -> str:
+        """Crunch numbers in threads."""
+
+        def work() -> None:
+            for i in range(10):
+                emit_custom_event_sync(f"step {i}")
+
+        threads = [threading.Thread(target=wrap(work), name=f"cruncher-{n}") for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return "crunched"
+
+    turns = [{"tool": "crunch", "tool_input": {}}, {"satisfied": True, "answer": "done"}]
+    manager = AgentManager(model=ScriptedModel(turns), logging=False)
+    agent = manager.create_agent("cruncher", [crunch], AgentDetails(["numbers"]))
+    handler = EnhancedStreamHandler()
+    return "".join([c async for c in handler.stream_agent_execution(agent, "go")])
+
+
+async def test_a_bare_thread_during_a_run_warns_once_per_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="masai.events")
+    text = await _run_a_tool_starting(lambda fn: fn)
+    assert not [e for e in sse_events(text) if e["event_type"] == "custom"]  # (dropped)
+    warnings = _unbound_warnings(caplog)
+    assert sorted(r.threadName for r in warnings) == ["cruncher-0", "cruncher-1"]
+    assert "emit_custom_event_sync from thread 'cruncher-0'" in min(r.message for r in warnings)
+
+
+async def test_a_thread_started_with_bind_context_reports_to_the_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="masai.events")
+    text = await _run_a_tool_starting(bind_context)
+    custom = [e for e in sse_events(text) if e["event_type"] == "custom"]
+    assert len(custom) == 20
+    assert not _unbound_warnings(caplog)
+
+
+def test_no_warning_when_no_run_is_going_on(caplog: pytest.LogCaptureFixture) -> None:
+    from masai import _sinks
+
+    caplog.set_level(logging.WARNING, logger="masai.events")
+    assert _sinks._live_runs == 0
+
+    def work() -> None:
+        for _ in range(3):
+            emit_custom_event_sync("nobody listens")
+            emit_event_sync("custom", {})
+            emit_tool_call_sync("t", {})
+            emit_tool_output_sync("t", "out")
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not _unbound_warnings(caplog)

@@ -14,9 +14,11 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
+import logging
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Container, Iterable
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,9 @@ from ._context import Scope, call_scope, current_scope
 if TYPE_CHECKING:
     from .events import StreamingEvent
 
-__all__ = ("CallbackSink", "Sink", "new_tool_call_id")
+__all__ = ("CallbackSink", "Sink", "new_tool_call_id", "run_ended", "run_started", "unbound_emit")
+
+logger = logging.getLogger("masai.events")
 
 
 def new_tool_call_id() -> str:
@@ -44,6 +48,7 @@ class Sink:
         "_tool_index",
         "accepts",
         "chunk_id",
+        "counted_usage",
         "created",
         "identity",
         "offer",
@@ -78,6 +83,9 @@ class Sink:
         self.offer: Callable[[StreamingEvent], bool] = _refuse
         self._seq = 0
         self._tool_index = 0
+        #: Tokens of the model calls reported to this sink (``usage`` events), as
+        #: ``[prompt, completion]``; ``None`` until one is.
+        self.counted_usage: list[int] | None = None
         self._open_calls: dict[str, list[str]] = {}
         #: ``attributed_scope``'s last answer: (the scope asked about, the call, its answer).
         self._call_scope: tuple[Scope, str, Scope] | None = None
@@ -253,3 +261,59 @@ def _settle(task: asyncio.Task[None], done: concurrent.futures.Future[None]) -> 
         done.set_exception(exc)
     else:
         done.set_result(None)
+
+
+# -- runs in progress, for one warning ------------------------------------------------------
+#
+# The one piece of process-wide mutable state in the event core, on purpose: a sync emit from a
+# thread whose context holds no run (a bare ``threading.Thread`` started by a tool) cannot
+# know which run it belongs to, only that some run is going on, and that is what makes its
+# silently dropped events worth a warning (a library emitting with no stream at all is normal).
+# So this counts the runs whose stream (``EventStream``) is live in this process, and notes the
+# threads already warned about, weakly (a dead thread's entry goes with it). Nothing reads it
+# on any other path.
+
+_live_runs = 0
+_live_lock = threading.Lock()
+_warned: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def run_started() -> None:
+    """A run's stream was bound (its task created)."""
+    global _live_runs
+    with _live_lock:
+        _live_runs += 1
+
+
+def run_ended() -> None:
+    """That run's task ended."""
+    global _live_runs
+    with _live_lock:
+        _live_runs -= 1
+
+
+def unbound_emit(function: str) -> None:
+    """``function`` (an ``emit_*_sync``) found no run in its context: if runs are going on and
+    this is a thread that started with nothing of a run's context (so no scope either, and no
+    event loop of its own), say once per thread how to fix it."""
+    if not _live_runs:
+        return
+    thread = threading.current_thread()
+    scope = current_scope()
+    if thread is threading.main_thread() or scope.agent is not None or scope.agent_path:
+        return  # (a thread of an agent's run that is not streamed has its scope)
+    try:
+        asyncio.get_running_loop()
+        return  # (sync code on an event loop: not a thread a tool started)
+    except RuntimeError:
+        pass
+    with _live_lock:
+        if thread in _warned:
+            return
+        _warned.add(thread)
+    logger.warning(
+        "%s from thread %r has no run to report to: start the thread with "
+        "masai.bind_context(fn) so its events reach the run",
+        function,
+        thread.name,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 __all__ = ("JsonView", "TerminalView", "ask_approval", "write_wire")
@@ -33,13 +34,25 @@ class JsonView:
 
 class TerminalView:
     """Events as they happen; progress bars from ``custom_data.progress``; the final answer
-    written out token by token."""
+    written out token by token.
+
+    Everything goes through one rich ``Live`` display on the console: lines (and the answer's
+    finished lines) are printed above it, and the live region below holds only what is still
+    changing, the answer's unfinished line and the bars in progress. A bar that reaches 100% is
+    printed once, where it finished, and leaves the region. The display is transient and
+    stopped once, at the end (or around a prompt, and then a new one is started): stopping and
+    restarting one ``Live`` around direct writes to stdout made it move the cursor up over, and
+    erase, as many lines as it last drew, which were by then the end of the answer. Piped, the
+    region is never drawn: every line is printed once, without escape sequences.
+    """
 
     def __init__(self) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
         self.console = Console(highlight=False)
+        # Piped: no wrapping of our own (a line stays one line for grep and friends).
+        self.soft_wrap = not self.console.is_terminal
         self.progress = Progress(
             TextColumn("  {task.description}"),
             BarColumn(),
@@ -47,18 +60,82 @@ class TerminalView:
             console=self.console,
         )
         self.bars: dict[str, TaskID] = {}
-        self.streaming = False
-        self.progress.start()
+        self.streaming = False  # an answer is being written out
+        self.prefix = ""  # its "💬 agent: ", until its first line is printed
+        self.pending = ""  # its unfinished line
+        self.live: Any = None
+        self.drawn = 0.0  # when the region was last redrawn at once
+        self._start_live()
+
+    # -- the live region -----------------------------------------------------------------
+
+    def _start_live(self) -> None:
+        from rich.live import Live
+
+        # A new Live each time: one that was stopped remembers the height it last drew.
+        self.live = Live(
+            _Region(self),
+            console=self.console,
+            transient=True,
+            refresh_per_second=12,  # (and at once, at most 30 times a second: _refresh)
+        )
+        self.live.start()
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def region(self) -> list[Any]:
+        """What the live region shows now."""
+        from rich.text import Text
+
+        parts: list[Any] = []
+        if self.streaming and (self.prefix or self.pending):
+            line = Text(self.prefix, style="bold green") if self.prefix else Text()
+            line.append(self.pending)
+            parts.append(line)
+        if self.progress.tasks:
+            parts.append(self.progress.get_renderable())
+        return parts
+
+    def _print(self, renderable: Any, style: str = "") -> None:
+        self.console.print(renderable, style=style, markup=False, soft_wrap=self.soft_wrap)
 
     def _line(self, text: str, style: str = "") -> None:
         self._end_answer()
-        self.progress.console.print(text, style=style, markup=False)
+        self._print(text, style)
+
+    # -- the answer, token by token -----------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        from rich.text import Text
+
+        *done, rest = (self.pending + text).split("\n")
+        self.pending = ""  # (while the finished lines are printed above it)
+        for line in done:
+            out = Text(self.prefix, style="bold green") if self.prefix else Text()
+            out.append(line)
+            self.prefix = ""
+            self._print(out)
+        self.pending = rest
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Redraw the region now, unless it was redrawn less than 1/30 s ago (the next
+        automatic refresh shows the change then)."""
+        now = time.monotonic()
+        if self.live is not None and now - self.drawn >= 1 / 30:
+            self.drawn = now
+            self.live.refresh()
 
     def _end_answer(self) -> None:
         if self.streaming:
-            sys.stdout.write("\n")
+            if self.prefix or self.pending:
+                self._write("\n")
             self.streaming = False
-            self.progress.start()
+
+    # -- events -------------------------------------------------------------------------
 
     def show(self, event: Any) -> None:
         data, md = event.data, event.metadata
@@ -66,11 +143,9 @@ class TerminalView:
         kind = event.event_type
         if kind == "token" and not md.get("intermediate"):
             if not self.streaming:
-                self.progress.stop()
-                self.console.print(f"💬 {agent}: ", end="", style="bold green", markup=False)
                 self.streaming = True
-            sys.stdout.write(str(data.get("content", "")))
-            sys.stdout.flush()
+                self.prefix, self.pending = f"💬 {agent}: ", ""
+            self._write(str(data.get("content", "")))
         elif kind == "reasoning":
             self._line(f"💭 {agent}: {data.get('reasoning', '')}", "dim")
         elif kind == "tool_call":
@@ -111,12 +186,13 @@ class TerminalView:
         self._line(text, "red")
 
     def pause(self) -> None:
-        """Stop drawing (a prompt is waiting for a line)."""
+        """Stop drawing (a prompt is waiting for a line): the region is cleared."""
         self._end_answer()
-        self.progress.stop()
+        self._stop_live()
 
     def resume(self) -> None:
-        self.progress.start()
+        if self.live is None:
+            self._start_live()
 
     def _bar(self, key: str, data: dict[str, Any]) -> None:
         custom = data.get("custom_data") or {}
@@ -128,13 +204,38 @@ class TerminalView:
         self._end_answer()
         if key not in self.bars:
             self.bars[key] = self.progress.add_task(description, total=100)
-        self.progress.update(
-            self.bars[key], completed=float(progress) * 100, description=description
-        )
+        task = self.bars[key]
+        self.progress.update(task, completed=float(progress) * 100, description=description)
+        if progress >= 1:  # finished: printed once, where it finished, and out of the region
+            self._finish_bar(key)
+        else:
+            self._refresh()
+
+    def _finish_bar(self, key: str) -> None:
+        task = self.bars.pop(key)
+        (shown,) = [t for t in self.progress.tasks if t.id == task]
+        self.progress.remove_task(task)
+        self._print(self.progress.make_tasks_table([shown]))
 
     def close(self) -> None:
+        """The end: the answer's last line and the bars left unfinished are printed once,
+        then the live region is cleared and the display stopped (once)."""
         self._end_answer()
-        self.progress.stop()
+        for key in list(self.bars):
+            self._finish_bar(key)
+        self._stop_live()
+
+
+class _Region:
+    """The live region, rendered from the view's state each time it is drawn (a snapshot
+    would show a bar already printed, or an answer line already written, until the next
+    refresh)."""
+
+    def __init__(self, view: TerminalView) -> None:
+        self.view = view
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from self.view.region()
 
 
 async def write_wire(handle: Any, wire: str) -> int:

@@ -27,6 +27,7 @@ __all__ = (
     "TokenData",
     "ToolCallData",
     "ToolOutputData",
+    "UsageData",
 )
 
 EventType = Literal[
@@ -43,6 +44,7 @@ EventType = Literal[
     "approval_required",  # a tool call waits for a person's approval
     "approval",  # a person approved or denied a tool call
     "retracted",  # events from_seq..to_seq were sent by an interrupted attempt: drop them
+    "usage",  # tokens a model call cost (metadata.scope "call") or the run's ("run"); opt-in
     "error",  # the run failed
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
@@ -134,6 +136,16 @@ class RetractedData(TypedDict):
 
     from_seq: int
     to_seq: int
+
+
+class UsageData(TypedDict):
+    """Tokens, as chat completions count them. ``metadata.scope`` says whose: ``"call"`` (one
+    model call; ``metadata.model`` names the model, ``metadata.agent`` the caller) or
+    ``"run"`` (the whole run, every agent's calls; sent once, just before the stream ends)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
 
 
 class ErrorData(TypedDict):

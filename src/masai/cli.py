@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -41,6 +42,7 @@ _SPECIAL |= {"debug", "write_interval", "backend"}
 
 def serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, build_demo, check_exposure, create_app, load_config
+    from .server._access import configure_logging
     from .server._serve import ConnectionLimits, MasaiServer
 
     # masai's own INFO lines (a client gone mid-upload, a stalled reader dropped) at the level
@@ -50,6 +52,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = ServerSettings.build(
         from_file, ServerSettings.from_environment(), _flag_settings(args)
     )
+    configure_logging(settings.log_format, args.log_level)  # (before anything else logs)
     check_exposure(settings)
     app = create_app(registry, settings)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
@@ -59,9 +62,14 @@ def serve(args: argparse.Namespace) -> int:
         sock.bind((settings.host.strip("[]"), args.port))
     except OSError as exc:
         sock.close()
-        hint = " (another server uses it? --port 0 picks a free one)" if exc.errno == 98 else ""
         where = f"{settings.host}:{args.port}"
-        raise OSError(f"cannot listen on {where}: {exc.strerror}{hint}") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise MasaiError(
+                f"cannot listen on {where}: port {args.port} is already in use (by another "
+                "server?); stop it, choose another port with --port N, or use --port 0 for "
+                "a free one"
+            ) from None
+        raise MasaiError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
 
@@ -82,6 +90,7 @@ def serve(args: argparse.Namespace) -> int:
         drain=app.state.runtime.drain,
         on_started=announce,
         log_level=args.log_level,
+        log_config=None,  # (configured above)
     )
     # Everything loaded so far (the app, its libraries, the agents) lives as long as the
     # process: keep it out of the collector's full passes, which would otherwise stall every
@@ -150,6 +159,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, Any]:
         given["debug"] = True
     if args.backend:
         given["backend"] = args.backend
+    if args.log_format:
+        given["log_format"] = args.log_format
     if args.write_interval_ms is not None:
         given["write_interval"] = args.write_interval_ms / 1000
     for name in _numeric_settings():
@@ -381,6 +392,11 @@ def _serve_parser(sub: Any) -> None:
     s.add_argument("--debug", action="store_true", help="show error details in streams")
     s.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    s.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="stderr log lines: text (default) or json objects (or MASAI_LOG_FORMAT)",
     )
     s.set_defaults(func=serve)
 

@@ -11,7 +11,9 @@ holds the payload (shapes in ``_vocabulary``), ``metadata`` says where it happen
 Emitting costs one ContextVar lookup when nothing listens. The async functions are for async
 code; the ``*_sync`` forms are for sync tools (run in worker threads) and threads they start:
 they block until the event is accepted, so order and back-pressure hold across threads. A bare
-``threading.Thread`` does not inherit context; start it with ``bind_context(fn)``.
+``threading.Thread`` does not inherit context; start it with ``bind_context(fn)`` (while a run
+is streaming, a sync emit from a thread with no run in its context logs one warning per thread
+saying so).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, TypeVar
 
 from . import _json
 from ._context import OpenCall, Scope, _open_call_var, _scope_var, _sink_var, reset_var
-from ._sinks import Callback, CallbackSink, Sink, new_tool_call_id
+from ._sinks import Callback, CallbackSink, Sink, new_tool_call_id, unbound_emit
 from ._vocabulary import (
     EVENT_TYPES,
     AnswerData,
@@ -45,6 +47,7 @@ from ._vocabulary import (
     TokenData,
     ToolCallData,
     ToolOutputData,
+    UsageData,
 )
 
 __all__ = (
@@ -67,6 +70,7 @@ __all__ = (
     "TokenData",
     "ToolCallData",
     "ToolOutputData",
+    "UsageData",
     "bind_context",
     "clear_streaming_callback",
     "emit_custom_event",
@@ -431,6 +435,37 @@ async def emit_custom_event(
         await sink.send(event)
 
 
+def _usage_data(prompt_tokens: int, completion_tokens: int) -> UsageData:
+    """A ``usage`` event's data."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+async def _emit_usage(
+    prompt_tokens: int, completion_tokens: int, metadata: dict[str, Any] | None = None
+) -> None:
+    """What one model call cost (the runtime emits this after each call): a ``usage`` event
+    with ``metadata.scope`` ``"call"``, counted towards the run's total that the stream sends
+    at its end (``scope: "run"``). Only for streams that ask for ``usage`` events: a sink
+    with no type filter (a bare callback) takes every other type, but not this one, so code
+    that existed before it sees the same events (``enable_usage_events`` asks for them)."""
+    sink = _sink_var.get()
+    if sink is None or sink.accepts is None or "usage" not in sink.accepts:
+        return
+    counted = sink.counted_usage
+    if counted is None:
+        counted = sink.counted_usage = [0, 0]
+    counted[0] += prompt_tokens
+    counted[1] += completion_tokens
+    data = _usage_data(prompt_tokens, completion_tokens)
+    event = _build(sink, "usage", dict(data), {"scope": "call", **(metadata or {})})
+    if not sink.offer(event):
+        await sink.send(event)
+
+
 # -- sync emit API (worker threads) ---------------------------------------------------------
 
 
@@ -440,7 +475,10 @@ def emit_event_sync(
     """``emit_event`` for sync code: blocks until the event is accepted. In a cancelled run it
     raises ``RunCancelled``, so a worker thread stops at its next report."""
     sink = _sink_var.get()
-    if sink is None or (sink.accepts is not None and event_type not in sink.accepts):
+    if sink is None:
+        unbound_emit("emit_event_sync")
+        return
+    if sink.accepts is not None and event_type not in sink.accepts:
         return
     sink.send_sync(_build(sink, event_type, data, metadata))
 
@@ -450,6 +488,7 @@ def emit_tool_call_sync(
 ) -> str | None:
     sink = _sink_var.get()
     if sink is None:
+        unbound_emit("emit_tool_call_sync")
         return None
     call_id, event = _tool_call_event(sink, tool_name, tool_input, node, tool_call_id)
     if event is not None:
@@ -467,8 +506,10 @@ def emit_tool_output_sync(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     sink = _sink_var.get()
-    if sink is not None and (
-        event := _tool_output_event(sink, tool_name, output, node, tool_call_id, is_error, metadata)
+    if sink is None:
+        unbound_emit("emit_tool_output_sync")
+    elif event := _tool_output_event(
+        sink, tool_name, output, node, tool_call_id, is_error, metadata
     ):
         sink.send_sync(event)
 
@@ -483,7 +524,10 @@ def emit_custom_event_sync(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     sink = _sink_var.get()
-    if sink is None or (sink.accepts is not None and "custom" not in sink.accepts):
+    if sink is None:
+        unbound_emit("emit_custom_event_sync")
+        return
+    if sink.accepts is not None and "custom" not in sink.accepts:
         return
     data = {"content": content, "custom_data": custom_data or {}}
     sink.send_sync(_build(sink, "custom", data, metadata))

@@ -36,6 +36,7 @@ from ._limits import AgentLimits, limit_note
 from ._prompts import build_messages
 from ._run_context import RunContext
 from ._state import RunState, StateSnapshot, note_repeats, snapshot
+from ._usage import decide
 
 __all__ = ("Agent", "AgentLimits", "StateSnapshot", "answer_events")
 
@@ -387,7 +388,7 @@ class Agent:
             usage=usage,
         )
         try:
-            return await self.models[component].decide(request), None
+            return await decide(self.models[component], request), None
         except ModelOutputError as exc:
             logger.warning("agent %s: unusable %s output: %s", self.name, component, exc)
             decision = Decision(reasoning="My last reply could not be understood.")

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._errors import ApiError
 from ._settings import LOCAL_PRINCIPAL, ServerSettings, host_allow_list
 
-__all__ = ("Gate", "principal_of")
+__all__ = ("Gate", "key_name_of", "principal_of")
 
 logger = logging.getLogger("masai.server")
 
@@ -58,6 +58,13 @@ def principal_of(request: Request) -> str:
     """Who is asking: the principal the gate authenticated (set on every API request)."""
     principal: str = request.scope["state"]["principal"]
     return principal
+
+
+def key_name_of(scope: Scope) -> str | None:
+    """The name of the API key the gate admitted this request with (for the access log);
+    None when no key was needed or the request was refused. Never the key itself."""
+    name: str | None = (scope.get("state") or {}).get("key_name")
+    return name
 
 
 class Gate:
@@ -119,7 +126,9 @@ class Gate:
         path: str = scope["path"]
         if method in ("GET", "HEAD") and (path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)):
             return LOCAL_PRINCIPAL  # (these routes own nothing)
-        return self._authenticate(headers.get("authorization"))
+        principal = self._authenticate(headers.get("authorization"))
+        scope.setdefault("state", {})["key_name"] = principal  # (see key_name_of)
+        return principal
 
     def _check_host(self, headers: Headers) -> str:
         host = headers.get("host", "")

@@ -65,6 +65,8 @@ class StreamRequest(BaseModel):
     session_id: str | None = Field(default=None, pattern=SESSION_ID)
     token_events: bool = False
     node_transitions: bool = False
+    #: ``usage`` events: each model call's tokens, and the run's total before the end.
+    usage_events: bool = False
     #: Name the run yourself (unique among your runs; 409 if taken), so you can find it even
     #: if the response that would have told you its id never arrives.
     run_id: str | None = Field(default=None, pattern=RUN_ID)
@@ -127,6 +129,7 @@ def handler_for(req: StreamRequest, debug: bool, simple: bool = False) -> Enhanc
     return EnhancedStreamHandler(
         enable_token_events=req.token_events,
         enable_node_transitions=req.node_transitions,
+        enable_usage_events=req.usage_events,
         debug=debug,
     )
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, cast
 
 import orjson
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ("ConnectionLimits", "MasaiServer")
@@ -347,6 +348,7 @@ class MasaiServer(uvicorn.Server):
         drain: Callable[[float], Awaitable[None]] | None = None,
         on_started: Callable[[], None] | None = None,
         log_level: str = "info",
+        log_config: dict[str, Any] | None = LOGGING_CONFIG,
     ) -> None:
         self.limits = limits
         #: The connection cap in force: ``limits.max_connections``, or less if the fd limit is.
@@ -355,7 +357,8 @@ class MasaiServer(uvicorn.Server):
             app,
             http=_protocol_for(limits, self.max_connections),
             log_level=log_level,
-            access_log=False,
+            log_config=log_config,  # (None: logging is already set up, see _access)
+            access_log=False,  # (the app logs each request: _access.AccessLog)
             lifespan="on",
             timeout_keep_alive=cast(int, limits.keep_alive_timeout),  # (call_later takes floats)
             timeout_graceful_shutdown=_BACKSTOP,

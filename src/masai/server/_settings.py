@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -176,6 +176,12 @@ class ServerSettings(BaseModel):
     )
     debug: bool = Field(default=False, description="error frames carry exception text")
 
+    # -- logs --------------------------------------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="stderr log lines: text (a compact line) or json (one object per line)",
+    )
+
     @field_validator("api_keys")
     @classmethod
     def _valid_keys(cls, keys: dict[str, str]) -> dict[str, str]:
@@ -239,6 +245,8 @@ class ServerSettings(BaseModel):
             found["backend"] = env["MASAI_BACKEND"].strip()
         if env.get("MASAI_RUN_RETENTION", "").strip():
             found["run_retention"] = env["MASAI_RUN_RETENTION"].strip()
+        if env.get("MASAI_LOG_FORMAT", "").strip():
+            found["log_format"] = env["MASAI_LOG_FORMAT"].strip().lower()
         return found
 
     @property

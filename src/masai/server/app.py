@@ -1,9 +1,9 @@
 """The FastAPI app: the spec's streaming routes, an OpenAI-compatible endpoint, the web UI.
 
-``create_app`` only assembles: the gate (host, origin, key, body; ``_gate``) in front of the
-routes (``_routes``, ``_openai_routes``, ``_pages``), one error shape (``_errors``), and the
-runtime that owns runs, caps and counters (``_runtime``). Per-request state lives in each
-run's ``EventStream``.
+``create_app`` only assembles: the access log (``_access``) around the gate (host, origin, key,
+body; ``_gate``) in front of the routes (``_routes``, ``_openai_routes``, ``_pages``), one error
+shape (``_errors``), and the runtime that owns runs, caps and counters (``_runtime``).
+Per-request state lives in each run's ``EventStream``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from . import (
     _routes,
     _runs_routes,
 )
+from ._access import AccessLog
 from ._errors import install_handlers
 from ._gate import Gate
 from ._routes import StreamRequest
@@ -83,4 +84,5 @@ def create_app(
     if settings.docs:
         app.include_router(_pages.docs_router)
     app.add_middleware(Gate, settings=settings)
+    app.add_middleware(AccessLog)  # (added last: outside the gate, so refusals are logged)
     return app

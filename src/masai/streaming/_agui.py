@@ -202,6 +202,8 @@ class AgUiEncoder(Encoder):
     # -- one event -----------------------------------------------------------------------------
     def _event(self, event: StreamingEvent) -> None:
         kind, data, at = event.event_type, event.data, event.timestamp
+        if kind == "usage":  # (AG-UI's usage is the run's, in ``RUN_FINISHED``)
+            return
         if kind == "approval_required":
             self._approval_required(event)
             return

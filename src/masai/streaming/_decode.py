@@ -84,6 +84,8 @@ def _data(kind: str, delta: dict[str, Any], metadata: dict[str, Any]) -> dict[st
     if kind == "retracted":
         retracted = delta.get("retracted") or {}
         return {"from_seq": retracted.get("from_seq"), "to_seq": retracted.get("to_seq")}
+    if kind == "usage":
+        return dict(delta.get("usage") or {})
     if kind == "tool_output":
         match = _TOOL.match(content)
         name, output = match.groups() if match else (metadata.get("tool_name"), content)

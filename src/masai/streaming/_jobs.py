@@ -36,7 +36,8 @@ class RunJob:
     remember: bool = True
     history: tuple[Message, ...] | None = None
     entry_agent: str | None = None
-    #: The handler's options: ``simple``, ``token_events``, ``node_transitions``, ``debug``.
+    #: The handler's options: ``simple``, ``token_events``, ``node_transitions``,
+    #: ``usage_events``, ``debug``.
     handler: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -65,6 +66,7 @@ class RunJob:
                 "simple": isinstance(handler, SimpleStreamHandler),
                 "token_events": handler.enable_token_events,
                 "node_transitions": handler.enable_node_transitions,
+                "usage_events": handler.enable_usage_events,
                 "debug": handler.debug,
             },
         )
@@ -77,6 +79,7 @@ class RunJob:
         return EnhancedStreamHandler(
             enable_token_events=bool(options.get("token_events", True)),
             enable_node_transitions=bool(options.get("node_transitions", True)),
+            enable_usage_events=bool(options.get("usage_events", False)),
             debug=bool(options.get("debug")),
         )
 

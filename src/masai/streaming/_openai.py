@@ -94,6 +94,17 @@ def _retracted(event: StreamingEvent) -> Delta:
     return {"retracted": {"from_seq": d.get("from_seq"), "to_seq": d.get("to_seq")}}
 
 
+def _usage(event: StreamingEvent) -> Delta:
+    d = event.data  # (no content: token counts are not reply text)
+    return {
+        "usage": {
+            "prompt_tokens": d.get("prompt_tokens", 0),
+            "completion_tokens": d.get("completion_tokens", 0),
+            "total_tokens": d.get("total_tokens", 0),
+        }
+    }
+
+
 def _custom(event: StreamingEvent) -> Delta:
     data = event.data
     return {"content": data.get("content", ""), "custom_data": data.get("custom_data") or {}}
@@ -119,6 +130,7 @@ _DELTAS: dict[str, Callable[[StreamingEvent], Delta]] = {
     "approval_required": _approval_required,
     "approval": _approval,
     "retracted": _retracted,
+    "usage": _usage,
     "error": lambda e: {"content": f"\n[Error: {e.data.get('error', 'Unknown error')}]\n"},
 }
 

@@ -20,8 +20,9 @@ from typing import Any
 import anyio
 
 from .._context import _sink_var
-from .._sinks import Sink
-from ..events import StreamingEvent
+from .._sinks import Sink, run_ended, run_started
+from .._updates import unwrap_state
+from ..events import StreamingEvent, _build, _usage_data
 from ..exceptions import RunCancelled, StreamClosed
 from ._channel import EventChannel
 from ._encoding import Outcome
@@ -108,22 +109,48 @@ class EventStream(Sink):
         # A task cancelled before it first runs never enters ``_main``: its end must still
         # close the channel, or the consumer would wait for ever.
         task.add_done_callback(self._ended)
+        run_started()  # (``_ended`` undoes it: see ``_sinks.unbound_emit``)
         if self._interrupted is not None:  # interrupted before it started
             self.interrupt(self._interrupted)
 
     def _ended(self, _: asyncio.Task[Any]) -> None:
+        run_ended()
         self._channel.close()
 
     async def _main(self) -> Any:
         try:
             self.result = await self._run()
+            await self._run_usage(self.result)
             return self.result
         except Exception as exc:
             self.error = exc
             logger.error("run %s failed", self.run_id, exc_info=exc)
+            await self._run_usage(None)
             return None
         finally:
             self._channel.close()
+
+    async def _run_usage(self, result: Any) -> None:
+        """The run's ``usage`` event (``metadata.scope: "run"``), its last before the end,
+        if model calls reported usage to this stream: the totals the run's result reports
+        (what ``/v1/chat/completions`` reports too), else the sum of the calls'."""
+        counted = self.counted_usage
+        if counted is None:
+            return
+        try:
+            final = unwrap_state(result)
+            reported = final.get("usage") if isinstance(final, dict) else None
+            if isinstance(reported, dict):
+                prompt = int(reported.get("input_tokens", 0))
+                completion = int(reported.get("output_tokens", 0))
+            else:
+                prompt, completion = counted
+            data = dict(_usage_data(prompt, completion))
+            event = _build(self, "usage", data, {"scope": "run"})
+            if not self.offer(event):
+                await self.send(event)
+        except Exception:  # (how the run ended matters more than its total)
+            logger.debug("run %s: its usage event was not sent", self.run_id, exc_info=True)
 
     # -- Sink --------------------------------------------------------------------------------
     async def send(self, event: StreamingEvent) -> None:

@@ -150,7 +150,7 @@ class UIStreamEncoder(Encoder):
             if self.done:
                 break  # (what follows is told by the response that carries the decision)
             handler = self._handlers.get(event.event_type)
-            if handler is None:  # (state, node transitions, a mid-run notice: not parts)
+            if handler is None:  # (state, node transitions, usage, a mid-run notice: no parts)
                 continue
             chunks = self._enter(event) + handler(event)
             if not self._silent:

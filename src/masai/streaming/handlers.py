@@ -59,6 +59,8 @@ class EnhancedStreamHandler:
     """Streams a run (reasoning, tool calls and outputs, custom events, answer) as SSE.
 
     Beyond the spec: ``enable_token_events`` adds answer-text deltas (``token`` events);
+    ``enable_usage_events`` adds what each model call cost and, last before the end, the run's
+    total (``usage`` events, ``metadata.scope`` ``"call"`` or ``"run"``);
     ``max_buffered_events`` bounds the buffer between the run and the writer (a producer waits
     when it is full; nothing is dropped); ``debug`` puts exception text in error chunks (off by
     default: clients get a generic message, the server log gets the traceback); ``coalesce``
@@ -75,6 +77,7 @@ class EnhancedStreamHandler:
         event_filter: Iterable[str] | None = None,
         *,
         enable_token_events: bool = False,
+        enable_usage_events: bool = False,
         max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
         debug: bool | None = None,
         coalesce: bool = True,
@@ -90,6 +93,7 @@ class EnhancedStreamHandler:
         self.enable_node_transitions = enable_node_transitions
         self.enable_custom_events = enable_custom_events
         self.enable_token_events = enable_token_events
+        self.enable_usage_events = enable_usage_events
         self.event_filter = None if event_filter is None else set(event_filter)
         self.max_buffered_events = max_buffered_events
         self.debug = _debug_default() if debug is None else debug
@@ -106,6 +110,8 @@ class EnhancedStreamHandler:
             denied.add("custom")
         if not enable_token_events:
             denied.add("token")
+        if not enable_usage_events:
+            denied.add("usage")
         self._accepts = TypeFilter(allowed=self.event_filter, denied=denied)
         # For the spec's hand-written loop (``handler.event_queue = asyncio.Queue()``): the
         # queue is context-local, so a handler shared by concurrent requests keeps them apart.

@@ -8,10 +8,12 @@ each agent's answer), so all three stream through the same handler with the same
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..agents import Agent
+from ..agents._usage import decide
 from ..agents.agent import StateSnapshot, answer_events
 from ..events import emit_event
 from ..models import Decision, Message, ModelRequest, Usage
@@ -115,14 +117,15 @@ SUPERVISOR = "supervisor"
 
 async def _supervise(mas: MultiAgentSystem, run: MasRun, request: ModelRequest) -> Decision:
     """The supervisor's decision: recorded in the run's journal, if it has one (a re-run
-    after a crash takes it from there instead of asking the model again)."""
+    after a crash takes it from there instead of asking the model again). Its tokens count
+    in the run's usage, as every agent's do."""
     assert mas.supervisor is not None
     supervisor, journal = mas.supervisor, run.ctx.journal
     if journal is None:
-        return await supervisor.decide(request)
+        return await decide(supervisor, dataclasses.replace(request, usage=run.ctx.usage))
 
-    async def ask(_: Usage) -> tuple[Decision, str | None]:
-        return await supervisor.decide(request), None
+    async def ask(spent: Usage) -> tuple[Decision, str | None]:
+        return await decide(supervisor, dataclasses.replace(request, usage=spent)), None
 
     decision, _, _ = await journal.decide(ask, run.ctx.usage)
     return decision

@@ -5,6 +5,9 @@
 // /runs/{id}/events), reconnecting by itself after a drop, and keeps `?run=<id>` in the address,
 // so a reload, or the link opened elsewhere, shows the same run from its start and follows it on.
 import { approve, cancelRun, followRun, getRun, startRun } from "/static/masai-client.js";
+import { followEnd } from "/static/follow.js";
+import { icon, withLeadingIcon } from "/static/icons.js";
+import { renderInline, renderMarkdown } from "/static/markdown.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -28,8 +31,13 @@ const ui = {
   answer: $("answer"),
   answerAgent: $("answer-agent"),
   timeline: $("timeline"),
+  jumpLatest: $("jump-latest"),
   announce: $("announce"),
 };
+
+/** The timeline follows the run until the reader scrolls up ("Jump to latest" follows again). */
+const timelineFollow = followEnd(ui.timeline, ui.jumpLatest);
+ui.jumpLatest.prepend(icon("latest"));
 
 /** The run on screen: what the event handlers below update. */
 let current = null;
@@ -388,6 +396,7 @@ function newRun() {
   ui.panel.hidden = false;
   ui.chain.replaceChildren();
   ui.timeline.replaceChildren();
+  timelineFollow.reset();
   ui.answer.replaceChildren();
   ui.answer.classList.remove("complete");
   ui.answerAgent.hidden = true;
@@ -414,7 +423,7 @@ function newRun() {
     chain: [],
     calls: new Map(), // tool_call_id → the tool call's card
     pending: new Set(), // tool calls waiting for approval
-    answer: null, // the answer being written: {agent, text: Text node, complete}
+    answer: null, // the answer being written: {agent, text (Markdown source), complete}
     stopRequested: false,
     stoppedShown: false,
     timer: null,
@@ -456,6 +465,7 @@ function finish(run, state, message) {
   if (!run.running) return;
   run.running = false;
   clearInterval(run.timer);
+  ui.answer.setAttribute("aria-busy", "false");
   showStatus(run, state, message);
   for (const call of run.calls.values()) {
     if (!call.done) call.card.classList.add(state === "completed" ? "done" : "interrupted");
@@ -513,26 +523,9 @@ function showConnection(run, status) {
 
 // -- the timeline ------------------------------------------------------------------------------
 
-const ICONS = {
-  reasoning: "💭",
-  tool_call: "🔧",
-  custom: "✨",
-  handoff: "🤝",
-  memory_update: "🧠",
-  answer: "📝",
-  node_transition: "➡️",
-  approval: "🔒",
-  error: "⚠️",
-  stopped: "⏹",
-  retracted: "↺",
-  unavailable: "⏳",
-  unknown: "•",
-};
-
-/** Append an entry; keeps the timeline scrolled to the end unless the user scrolled up. */
+/** Append an entry; the timeline follows it (and its growth) unless the reader scrolled up. */
 function addEntry(run, type, agent, title, ...body) {
   const list = ui.timeline;
-  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const seq = run.event?.metadata?.seq;
   const replayed = typeof seq === "number" && seq < run.replayUntil;
   const entry = h(
@@ -545,7 +538,7 @@ function addEntry(run, type, agent, title, ...body) {
     h(
       "div",
       { class: "entry-head" },
-      h("span", { class: "icon", "aria-hidden": "true" }, ICONS[type] ?? "•"),
+      icon(type),
       agentBadge(agent, "entry-agent"),
       h("span", { class: "entry-title" }, title),
       replayed ? null : h("time", { class: "offset" }, `+${seconds(Math.max(0, Date.now() - run.startedAt))}`),
@@ -553,7 +546,7 @@ function addEntry(run, type, agent, title, ...body) {
     ...body,
   );
   list.append(entry);
-  if (atEnd) list.scrollTop = list.scrollHeight;
+  timelineFollow.watch(entry);
   return entry;
 }
 
@@ -798,7 +791,7 @@ function addToolCall(run, e) {
 function addProgress(run, e) {
   const call = run.calls.get(e.metadata.tool_call_id);
   if (!call) {
-    const entry = addEntry(run, "custom", e.metadata.agent, e.content);
+    const entry = addEntry(run, "custom", e.metadata.agent, h("span", {}, ...withLeadingIcon(e.content ?? "")));
     if (e.progress !== null) entry.append(progressBar(e.progress));
     return;
   }
@@ -808,7 +801,7 @@ function addProgress(run, e) {
   }
   if (e.content) {
     call.message ??= call.card.appendChild(h("p", { class: "progress-message", "data-testid": "progress-message" }));
-    call.message.textContent = e.content;
+    call.message.replaceChildren(...withLeadingIcon(e.content));
   }
 }
 
@@ -876,12 +869,13 @@ function addHandoff(run, e) {
 function addToken(run, e) {
   const agent = e.metadata.agent;
   if (!run.answer || run.answer.complete || run.answer.agent !== agent) {
-    run.answer = { agent, text: document.createTextNode(""), complete: false };
-    ui.answer.replaceChildren(run.answer.text);
+    run.answer = { agent, text: "", complete: false };
     ui.answer.classList.remove("complete");
     showAnswerAgent(agent);
   }
-  run.answer.text.appendData(e.content);
+  run.answer.text += e.content;
+  ui.answer.replaceChildren(renderMarkdown(run.answer.text)); // (a few kB at most: cheap)
+  ui.answer.setAttribute("aria-busy", "true"); // read out once written
 }
 
 function addAnswer(run, e) {
@@ -892,11 +886,14 @@ function addAnswer(run, e) {
     "answer",
     agent,
     handedOn ? "Answer, handed on" : `Answer (${e.stopReason ?? "done"})`,
-    h("details", { class: "answer-detail" }, h("summary", {}, firstLine(e.content)), h("pre", {}, e.content)),
+    h("details", { class: "answer-detail" },
+      h("summary", {}, firstLine(e.content)),
+      h("div", { class: "md answer-text", "data-testid": "answer-text" }, renderMarkdown(e.content))),
   );
   if (handedOn) return;
-  run.answer = { agent, text: document.createTextNode(e.content), complete: true };
-  ui.answer.replaceChildren(run.answer.text);
+  run.answer = { agent, text: e.content, complete: true };
+  ui.answer.replaceChildren(renderMarkdown(e.content));
+  ui.answer.setAttribute("aria-busy", "false");
   ui.answer.classList.add("complete");
   showAnswerAgent(agent);
 }
@@ -907,9 +904,14 @@ function showAnswerAgent(agent) {
   ui.answerAgent.hidden = false;
 }
 
+/** The answer's first line, its block markup (`## `, `- `, `> `) left out, its inline
+ * formatting shown: the summary of an answer's entry. */
 function firstLine(text) {
-  const line = text.split("\n").find((l) => l.trim()) ?? "";
-  return line.length > 90 ? `${line.slice(0, 89)}…` : line;
+  const line = (text.split("\n").find((l) => l.trim()) ?? "").replace(/^\s*(?:#{1,6}|[-*+>]|\d{1,9}[.)])\s+/, "");
+  const summary = document.createDocumentFragment();
+  if (line.length > 90) summary.append(`${line.slice(0, 89)}…`);
+  else renderInline(line, summary);
+  return summary;
 }
 
 // -- wiring ------------------------------------------------------------------------------------
