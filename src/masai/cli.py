@@ -41,6 +41,7 @@ _SPECIAL |= {"debug", "write_interval", "backend"}
 
 
 def serve(args: argparse.Namespace) -> int:
+    from ._tracing import setup_from_environment
     from .server import ServerSettings, build_demo, check_exposure, create_app, load_config
     from .server._access import configure_logging
     from .server._serve import ConnectionLimits, MasaiServer
@@ -54,6 +55,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_format, args.log_level)  # (before anything else logs)
     check_exposure(settings)
+    setup_from_environment()  # traces, only when OTEL_* variables ask for them
     app = create_app(registry, settings)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -102,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from ._tracing import setup_from_environment
     from .server import ServerSettings, build_demo, load_config
     from .server._worker import run_worker
 
@@ -115,6 +118,7 @@ def worker(args: argparse.Namespace) -> int:
     )
     if not settings.backend:
         raise MasaiError("a worker needs --backend redis://… (or MASAI_BACKEND)")
+    setup_from_environment()  # traces, only when OTEL_* variables ask for them
 
     def announce(worker: Any) -> None:  # the line scripts and tests wait for
         sys.stdout.write(f"masai worker {worker.name} ready\n")

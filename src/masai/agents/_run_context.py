@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._context import current_scope
@@ -53,6 +53,8 @@ class RunContext:
     deps: Any = None
     approvals: Approvals | None = None
     journal: Journal | None = None
+    #: Told of each model call of the run (model name, seconds): a server's metrics.
+    on_model_call: Callable[[str, float], None] | None = None
 
     def child(self, **changes: Any) -> RunContext:
         return dataclasses.replace(self, **changes)

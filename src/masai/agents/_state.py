@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from .. import _json
+from .._tracing import NOOP, Span
 from ..models import Decision, Message
 from ..models import ToolCallRequest as _Call
 from ._run_context import RunContext
@@ -59,6 +60,8 @@ class RunState:
     #: How often each (tool, input) was called: MASAI's ``max_tool_loop`` warns on repeats.
     repeats: dict[str, int] = dataclasses.field(default_factory=dict)
     tool_loop_counter: int = 0
+    #: The run's trace span (``invoke_agent``): its steps' spans are its children.
+    span: Span = NOOP
 
 
 def snapshot(agent: str, run: RunState, node: str) -> StateSnapshot:

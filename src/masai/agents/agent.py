@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
 
-from .. import _json
+from .. import _json, _tracing
 from .._context import current_scope, scoped, tool_scope
 from .._sinks import new_tool_call_id
 from ..events import emit_event, emit_node_transition, emit_tool_call, emit_tool_output
@@ -177,19 +177,33 @@ class Agent:
             raise ConfigError("query must be a non-empty string")
         run = await self._start(query, passed_from or "user", session_id, context)
         run.previous_node = previous_node
+        # A child of the current span (the run's, or the tool calling this agent); kept in the
+        # run, never current across a yield: each step's span names it as parent.
+        run.span = _tracing.agent_span(self.name, run.path, run.ctx.session_id)
         node: str | None = "planner" if self.plan else "router"
-        while node is not None:
-            # The scope is entered per step, never held across a yield: between steps the
-            # caller's code runs in the caller's own scope.
-            with self._scope(run, node), forward_answer(self.streaming_callback):
-                await emit_node_transition(run.previous_node or "start", node)
-                await self._step(run, node)
-                next_node = self._route(run, node)
-                if next_node is None:
-                    await self._finish(run, node)
-            yield "updates", {node: self._snapshot(run, node)}
-            run.previous_node = node
-            node = next_node
+        try:
+            while node is not None:
+                # The scope is entered per step, never held across a yield: between steps the
+                # caller's code runs in the caller's own scope.
+                with (
+                    self._scope(run, node),
+                    forward_answer(self.streaming_callback),
+                    _tracing.node_span(self.name, node, run.steps + 1, run.span),
+                ):
+                    await emit_node_transition(run.previous_node or "start", node)
+                    await self._step(run, node)
+                    next_node = self._route(run, node)
+                    if next_node is None:
+                        await self._finish(run, node)
+                yield "updates", {node: self._snapshot(run, node)}
+                run.previous_node = node
+                node = next_node
+        except Exception as exc:
+            run.span.fail(exc)
+            raise
+        finally:
+            run.span.set({"masai.stop_reason": run.stop_reason, "masai.steps": run.steps})
+            run.span.end()
 
     # -- a run ---------------------------------------------------------------------------------
     async def _start(
@@ -427,7 +441,7 @@ class Agent:
     ) -> tuple[_Call, str, bool, bool]:
         """Run one call in its own tool scope: (call, output for the model, failed, direct)."""
         tool = self.tools.get(call.tool)
-        with tool_scope(call.tool, call_id):
+        with tool_scope(call.tool, call_id), _tracing.tool_span(call.tool, call_id) as span:
             await emit_tool_call(call.tool, call.tool_input, node="execute_tool")
             record: dict[str, Any] = {"id": call_id, "tool": call.tool, "input": call.tool_input}
             run.tool_calls.append(record)
@@ -451,6 +465,8 @@ class Agent:
                 raise
             output, shown, is_error, truncated = outcome
             record.update(output=output, is_error=is_error)
+            if is_error:
+                span.fail(shown)
             await emit_tool_output(
                 call.tool,
                 shown,

@@ -32,6 +32,7 @@ from ..streaming import (
 from ..tooling import ToolThreads
 from ._errors import ApiError
 from ._limits import RunLease, RunLimiter
+from ._metrics import Metrics
 from ._pacing import WritePacing
 from ._settings import ServerSettings
 from ._targets import Registry, Target, work_of
@@ -110,7 +111,9 @@ class Runtime:
             )
             registry.use_stores(self.backend.sessions, self.backend.shared)
             stores = self.backend.stores(queue=True)
+        self.metrics = Metrics(buffered=self.buffered_events)
         self.runs = Runs(
+            observer=self.metrics,
             retention=settings.run_retention if self.backend is None else self.backend.retention,
             max_events=settings.run_log_max_events,
             approval_timeout=settings.approval_timeout,
@@ -133,6 +136,10 @@ class Runtime:
                     ttl=settings.session_ttl,
                 )
             )
+
+    def buffered_events(self) -> int:
+        """Events emitted by the runs executing here and not yet in their logs."""
+        return sum(h.stream.buffered for h in self.runs.live() if h.stream is not None)
 
     def find(self, name: str | None, kind: Literal["agent", "system"] | None) -> Target:
         try:

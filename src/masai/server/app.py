@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from . import (
     _agui_routes,
     _aisdk_routes,
+    _metrics,
     _openai_routes,
     _pages,
     _responses_routes,
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(_agui_routes.router)
     app.include_router(_aisdk_routes.router)
     app.include_router(_pages.router)
+    app.include_router(_metrics.router())
     if settings.docs:
         app.include_router(_pages.docs_router)
     app.add_middleware(Gate, settings=settings)

@@ -36,6 +36,7 @@ from ._durable import DurableStream, ReplayGate
 from ._handle import ApprovalConflict, ApprovalNotFound, RunFinished, RunHandle
 from ._jobs import RunJob, RunQueue
 from ._log import EventLog, InMemoryEventLog, LogBatch
+from ._observe import RunObserver
 from ._openai import ChunkEncoder
 from ._retention import KeptRuns
 from ._runstore import InMemoryRunStore, OnDisconnect, RunRecord, RunStatus, RunStore
@@ -93,6 +94,7 @@ class Runs:
         max_kept_bytes: int = 64 * 2**20,
         gap: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.time,
+        observer: RunObserver | None = None,
     ) -> None:
         if retention < 0 or max_events < 1 or approval_timeout <= 0 or max_kept_bytes < 1:
             raise ValueError(
@@ -114,6 +116,8 @@ class Runs:
         #: append, one wake-up of each viewer and one write). ``None``: append at once.
         self.gap = gap
         self.clock = clock
+        #: Told of runs, events, viewers and model calls (a server's metrics), if given.
+        self.observer = observer
         self._live: dict[str, RunHandle] = {}
         self._viewers: Counter[str] = Counter()  # connections reading each run's log now
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,7 +157,7 @@ class Runs:
         base = context or RunContext(owner=owner, session_id=session_id or "default")
         await self._open(record)
         handle = RunHandle(self, record, handler)
-        ctx = dataclasses.replace(base, approvals=handle)
+        ctx = self._context(base, handle)
         handle.stream, handle.encoder = self._stream(record, _runner(fn, ctx), handler)
         await self._launch(handle, on_end)
         return handle
@@ -194,7 +198,7 @@ class Runs:
         events are numbered from ``first_seq`` (what its log holds already) and dropped while
         ``gate`` replays the steps a previous worker completed."""
         handle = RunHandle(self, record, handler)
-        ctx = dataclasses.replace(context, approvals=handle)
+        ctx = self._context(context, handle)
         stream = DurableStream(
             _runner(work, ctx),
             gate=gate,
@@ -209,6 +213,14 @@ class Runs:
         handle.encoder = SpecEncoder.of_stream(stream, handler.model, debug=handler.debug)
         await self._launch(handle, on_end)
         return handle
+
+    def _context(self, base: RunContext, handle: RunHandle) -> RunContext:
+        """The run's context: its approvals go through its handle; its model calls are
+        reported to the observer, if any."""
+        observer = self.observer
+        if observer is None:
+            return dataclasses.replace(base, approvals=handle)
+        return dataclasses.replace(base, approvals=handle, on_model_call=observer.model_call)
 
     def _new_record(
         self, owner: str, run_id: str | None, target: str, handler: EnhancedStreamHandler
@@ -235,6 +247,8 @@ class Runs:
         asks for it must find the run listening."""
         key = handle.record.key
         self._live[key] = handle
+        if self.observer is not None:
+            self.observer.run_started(handle.record)
         stop_listening = self.control.listen(key, handle.on_message)
         await self.control.ready(key)
         self.spawn(self._pump(handle, stop_listening, on_end))
@@ -255,6 +269,8 @@ class Runs:
                 **identity,
             )
             logged.connect(writer)
+            if self.observer is not None:
+                logged.observe(self.observer.run_events)
             return logged, SpecEncoder(logged.encoder, sink=logged, debug=handler.debug)
         stream = EventStream(
             run,
@@ -277,13 +293,15 @@ class Runs:
         log, key = self.log, record.key
         record.status, record.started_at = "running", self.clock()
         await self.store.update(record)
-        gap, tails = self.gap, encoder.chunks.tails
+        gap, tails, observer = self.gap, encoder.chunks.tails, self.observer
         stream.start()
         try:
             async for batch in stream.batches():
                 first = cast(int, batch[0].seq)  # (numbered: an int)
                 await log.append(key, LogBatch(first, tails(batch)))
                 stream.logged(first + len(batch))
+                if observer is not None:
+                    observer.run_events(batch)
                 if gap is not None and not stream.finished and (pause := gap()):
                     await asyncio.sleep(pause)  # a busy server: gather events for one write
         finally:
@@ -318,6 +336,8 @@ class Runs:
         await self.store.update(record)
         self._live.pop(record.key, None)
         handle.finished.set()
+        if self.observer is not None:
+            self.observer.run_finished(record)
         await self._kept.keep(record)
 
     # -- finding -----------------------------------------------------------------------------
@@ -348,12 +368,16 @@ class Runs:
     def attach(self, record: RunRecord) -> None:
         """A connection starts reading the run's log (its log is kept while it reads)."""
         self._viewers[record.key] += 1
+        if self.observer is not None:
+            self.observer.viewer_attached()
 
     def detach(self, record: RunRecord, *, ended: bool) -> None:
         """That connection is done; ``ended``: it read to the end. A run whose policy is
         ``cancel`` is cancelled when its last viewer leaves before the end."""
         key = record.key
         self._viewers[key] -= 1
+        if self.observer is not None:
+            self.observer.viewer_detached(ended)
         if self._viewers[key] > 0:
             return
         del self._viewers[key]

@@ -13,12 +13,13 @@ import concurrent.futures
 import contextvars
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Sequence
 from types import TracebackType
 from typing import Any
 
 import anyio
 
+from .. import _tracing
 from .._context import _sink_var
 from .._sinks import Sink, run_ended, run_started
 from .._updates import unwrap_state
@@ -82,6 +83,11 @@ class EventStream(Sink):
         return self._channel.peak
 
     @property
+    def buffered(self) -> int:
+        """Events emitted and not yet taken by the consumer (a server's buffer depth)."""
+        return len(self._channel)
+
+    @property
     def finished(self) -> bool:
         """The run is over: what is buffered is all there will be."""
         return self._channel.closed
@@ -118,17 +124,20 @@ class EventStream(Sink):
         self._channel.close()
 
     async def _main(self) -> Any:
-        try:
-            self.result = await self._run()
-            await self._run_usage(self.result)
-            return self.result
-        except Exception as exc:
-            self.error = exc
-            logger.error("run %s failed", self.run_id, exc_info=exc)
-            await self._run_usage(None)
-            return None
-        finally:
-            self._channel.close()
+        # The run's trace span, current in its task: every span of the run descends from it.
+        with _tracing.run_span(self.run_id, self.session_id) as span:
+            try:
+                self.result = await self._run()
+                await self._run_usage(self.result)
+                return self.result
+            except Exception as exc:
+                self.error = exc
+                span.fail(exc)
+                logger.error("run %s failed", self.run_id, exc_info=exc)
+                await self._run_usage(None)
+                return None
+            finally:
+                self._channel.close()
 
     async def _run_usage(self, result: Any) -> None:
         """The run's ``usage`` event (``metadata.scope: "run"``), its last before the end,
@@ -285,7 +294,7 @@ class LoggedStream(EventStream):
     logs that take entries synchronously (``EventLog.writer``); the consumer's
     ``next_batch()`` only says that the run ended."""
 
-    __slots__ = ("_open", "_pending", "_writer", "encoder")
+    __slots__ = ("_observe", "_open", "_pending", "_writer", "encoder")
 
     def __init__(
         self,
@@ -305,12 +314,17 @@ class LoggedStream(EventStream):
         self._writer: LogWriter | None = None
         self._open: LogWriter | None = None  # the writer while the run can still emit
         self._pending: list[StreamingEvent] = []
+        self._observe: Callable[[Sequence[StreamingEvent]], None] | None = None
         self.offer = self._log
 
     def connect(self, writer: LogWriter) -> None:
         """Where entries go; before ``start``."""
         self._writer = self._open = writer
         writer.before_read(self.flush)
+
+    def observe(self, written: Callable[[Sequence[StreamingEvent]], None]) -> None:
+        """Also hand each batch written to ``written`` (a run manager's observer)."""
+        self._observe = written
 
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._open = None
@@ -324,6 +338,8 @@ class LoggedStream(EventStream):
             first = self.next_seq
             self.number(pending)
             self._writer.write(first, self.encoder.tails(pending))
+            if self._observe is not None:
+                self._observe(pending)
 
     def _log(self, event: StreamingEvent) -> bool:
         """Every emit's path: keep the event for the next write, or write now if a reader
