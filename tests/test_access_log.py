@@ -370,3 +370,36 @@ def test_log_format_is_a_setting() -> None:
     args = parser().parse_args(["serve", "--log-format", "json"])
     assert _flag_settings(args)["log_format"] == "json"
     assert "log_format" not in _flag_settings(parser().parse_args(["serve"]))
+
+
+def test_a_request_refused_before_the_app_still_gets_its_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """431 (a request head over the cap) is answered by the server's protocol, not the app:
+    the access log still has one line for it, and one for the request served after it."""
+    from masai.server._serve import ConnectionLimits
+
+    app = create_app(sleepy_registry(0.1))
+    with (
+        caplog.at_level(logging.INFO, logger="masai.access"),
+        live_server(app, limits=ConnectionLimits(max_header_bytes=2_000)) as server,
+    ):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5_000 + b"\r\n\r\n"
+            )
+            reply = sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 431")
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        deadline = time.monotonic() + 5
+        while len(access_lines(caplog)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    lines = access_lines(caplog)
+    assert [line.split(" 0.0ms")[0] for line in lines[:1]] == ["- - 431"]
+    assert lines[0].endswith("refused")
+    assert lines[1].startswith("GET /healthz 200 ")
+    assert len(lines) == 2
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "masai.access"]

@@ -24,7 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._gate import key_name_of
 
-__all__ = ("ACCESS_LOGGER", "AccessLog", "JsonFormatter", "TextFormatter", "configure_logging")
+__all__ = (
+    "ACCESS_LOGGER",
+    "AccessLog",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "refused",
+)
 
 #: The logger of the access lines.
 ACCESS_LOGGER = "masai.access"
@@ -136,6 +143,24 @@ def _write(
         " disconnected" if disconnected else "",
         extra={"access": fields},
     )
+
+
+def refused(status: int) -> None:
+    """The line of a request the server answered before it reached the app (past
+    ``max_connections``: 429; a request head too large or too slow: 431, 408), whose method and
+    path may not even have arrived."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "method": None,
+        "path": None,
+        "status": status,
+        "duration_ms": 0.0,
+        "run_id": None,
+        "principal": None,
+        "disconnected": False,
+    }
+    access_logger.info("- - %s 0.0ms run=- principal=- refused", status, extra={"access": fields})
 
 
 # -- formats ---------------------------------------------------------------------------------

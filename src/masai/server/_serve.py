@@ -30,6 +30,8 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ._access import refused
+
 __all__ = ("ConnectionLimits", "MasaiServer")
 
 logger = logging.getLogger("masai.server")
@@ -165,6 +167,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         turn unread request bytes into an RST that would destroy the response."""
         self._rejected = True
         self._cancel_header_timer()
+        refused(status)  # (its access-log line: the app never saw it)
         transport = self.transport
         if transport.is_closing():
             return
