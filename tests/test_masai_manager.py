@@ -112,6 +112,9 @@ def test_package_and_module_paths_agree_in_either_import_order() -> None:
         "from masai.Tools import Tool\n"
         "import inspect\n"
         "assert A is B and inspect.isclass(B) and inspect.isclass(Tool), (A, B, Tool)\n"
+        "from masai import AgentManager as C\n"  # (masai's own name, after MASAI's package)
+        "import masai\n"
+        "assert C is A and masai.AgentManager is A, (C, masai.AgentManager)\n"
     )
     subprocess.run([sys.executable, "-c", program], check=True, timeout=60)
 
@@ -290,7 +293,7 @@ async def test_manager_session_dump_load_and_tools() -> None:
     dumped = manager.dump_session()
     assert dumped["agents"]["a"]["history"][1] == {"role": "assistant", "content": "Forty-two."}
     other = AgentManager(False, model=ScriptedModel(ANSWER))
-    other_agent = other.create_agent("a", [], DETAILS)
+    other.create_agent("a", [], DETAILS)
     other.load_session(json.loads(json.dumps(dumped)))
     assert other.dump_session()["agents"]["a"]["history"] == dumped["agents"]["a"]["history"]
     other.load_session({"version": 99})  # ignored, as MASAI does
@@ -302,7 +305,9 @@ async def test_manager_session_dump_load_and_tools() -> None:
     assert manager.session_key() == "masai:session:7"
     assert manager.toggle_plan_mode("a") is True and agent.plan is True
     assert manager.toggle_plan_mode("a", enable=False) is False
-    del other_agent
+    assert len(manager.sessions) == 1  # (the in-process store: "a"'s history)
+    manager.cleanup()
+    assert (len(manager.sessions), manager.list_agents()) == (0, [])
 
 
 async def test_oman_blocking_call_refuses_inside_a_loop() -> None:

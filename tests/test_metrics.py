@@ -95,7 +95,7 @@ def check_a_client_that_leaves(server: LiveServer) -> None:
         during = scrape(server)
         assert value(during, "masai_active_runs") == 1
         assert value(during, "masai_active_streams") == 1
-        assert value(during, "masai_buffered_events") >= 0
+        assert ("masai_buffered_events", ()) in during  # the gauge is exported
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         after = scrape(server)

@@ -6,6 +6,8 @@ only emits events (a tool library, a streaming endpoint) does not pay for it.
 """
 
 import importlib as _importlib
+import sys as _sys
+import types as _types
 import typing as _typing
 
 from .events import (
@@ -145,3 +147,19 @@ def __getattr__(name: str) -> _typing.Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+class _Package(_types.ModuleType):
+    """``masai`` itself. MASAI's import path ``masai.AgentManager`` is a package named like
+    the class ``masai.AgentManager``; importing the package would make the import system set
+    it as this module's attribute, and ``from masai import AgentManager`` would then give the
+    package. The class wins: the package stays importable by its full name (``sys.modules``),
+    as every ``from masai.AgentManager[.AgentManager] import …`` finds it."""
+
+    def __setattr__(self, name: str, value: _typing.Any) -> None:
+        if name in _LAZY and isinstance(value, _types.ModuleType):
+            return  # (a submodule named like one of our names: keep the name)
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -127,9 +127,12 @@ class InMemorySessionStore:
     def restore(
         self, owner: str, session_id: str, agent: str, messages: Sequence[Message], keep: int
     ) -> None:
-        """Replace the history, synchronously (MASAI's ``load_session``)."""
+        """Replace the history, synchronously (MASAI's ``load_session``); nothing to keep
+        forgets it."""
         if (owner, session_id, agent) in self._data:
             self._drop((owner, session_id, agent))
+        if keep <= 0 or not messages:
+            return
         history = self._data[(owner, session_id, agent)] = _History(keep, self._clock())
         for message in messages:
             self._add(history, message)

@@ -71,12 +71,8 @@ async def _call(fn: ContextCallable, query: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return dumps_str(value)
-    except TypeError:
-        return str(value)
+    """A callable's result as prompt text (``dumps_str`` takes any value, never raises)."""
+    return value if isinstance(value, str) else dumps_str(value)
 
 
 @dataclasses.dataclass
@@ -92,10 +88,6 @@ class Knowledge:
     recall: int = 5
     #: MASAI's ``chat_log``: each answered question is appended here as a JSON line.
     chat_log: Path | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.info or self.on_user_query or self.per_node or self.remembers)
 
     @property
     def keeps(self) -> bool:

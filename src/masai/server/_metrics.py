@@ -14,6 +14,7 @@ here: a worker serves no HTTP.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter, Request, Response
@@ -86,8 +87,12 @@ class Metrics:
         self._open[record.run_id] = {}
 
     def run_events(self, events: Sequence[StreamingEvent]) -> None:
+        counts = collections.Counter(event.event_type for event in events)
+        for kind, n in counts.items():  # (one labelled increment per type, not per event)
+            self.events.labels(kind).inc(n)
+        if not (counts["tool_call"] or counts["tool_output"]):
+            return
         for event in events:
-            self.events.labels(event.event_type).inc()
             kind = event.event_type
             if kind != "tool_call" and kind != "tool_output":
                 continue
